@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine:
+#   make pipeline-run   the main job (locally on the tiny preset without a cluster)
+#   make test           the test suite (what CI runs)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch and torchvision are pinned together everywhere they are installed.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+EXTRAS := data,eval,export,pipeline,dev
+STAMP := $(VENV)/.mcm-deps-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+RUN_DIR ?= runs/pipeline-tiny
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: venv test test-fast pipeline-run bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PINS) -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+	@# The editable install points at this checkout (a cached venv may come from another clone).
+	$(PY) -m pip install -q --no-deps -e .
+
+test: venv
+	$(PY) -m pytest -q
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow"
+
+# Until the Kubeflow pipeline exists: distill on the tiny preset, then sample a video from the student.
+pipeline-run: venv
+	$(VENV)/bin/mcm distill --config tiny --output $(RUN_DIR) --resume
+	$(VENV)/bin/mcm sample --checkpoint $(RUN_DIR) --prompt "a red ball moving left" --steps 4 --out $(RUN_DIR)/sample.mp4
+	@echo "video: $(RUN_DIR)/sample.mp4 (validation videos under $(RUN_DIR)/validation/)"
+
+bench: venv
+	$(PY) bench/train_step.py --quick
+
+clean:
+	rm -rf runs .pytest_cache

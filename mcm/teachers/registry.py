@@ -1,0 +1,27 @@
+"""Teacher kinds by name -> builder. Add a teacher by registering a function TeacherConfig -> Teacher."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from mcm.config.schema import TeacherConfig
+from mcm.teachers.animatediff import load_animatediff
+from mcm.teachers.base import Teacher
+from mcm.teachers.gaussian_mixture import build_gaussian_mixture_teacher
+from mcm.teachers.modelscope import load_modelscope
+from mcm.teachers.tiny import build_tiny_teacher
+
+TEACHERS: dict[str, Callable[[TeacherConfig], Teacher]] = {
+    "modelscope": load_modelscope,
+    "animatediff": load_animatediff,
+    "tiny_modelscope": build_tiny_teacher,
+    "tiny_animatediff": build_tiny_teacher,
+    "gaussian_mixture": build_gaussian_mixture_teacher,
+}
+
+
+def load_teacher(cfg: TeacherConfig) -> Teacher:
+    """Build or load the teacher named by ``cfg.kind`` (weights frozen, on the CPU)."""
+    if cfg.kind not in TEACHERS:
+        raise ValueError(f"teacher.kind={cfg.kind!r} is not registered; choose one of {sorted(TEACHERS)}")
+    return TEACHERS[cfg.kind](cfg)
