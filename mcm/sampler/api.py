@@ -36,16 +36,17 @@ class VideoGenerator:
             return (self.teacher.latent_channels, self.num_frames, 1, 1)
         return (self.teacher.latent_channels, self.num_frames, d.height // f, d.width // f)
 
-    def noise(self, seeds: list[int]) -> torch.Tensor:
-        return torch.stack([torch.randn(self.latent_shape(), generator=torch.Generator().manual_seed(s)) for s in seeds])
+    def noise(self, seeds: list[int]) -> tuple[torch.Tensor, list[torch.Generator]]:
+        """Initial noise and one generator per video (later draws, e.g. LCM's re-noising, continue it)."""
+        generators = [torch.Generator().manual_seed(s) for s in seeds]
+        return torch.stack([torch.randn(self.latent_shape(), generator=g) for g in generators]), generators
 
     @torch.inference_mode()
     def latents(self, prompts: list[str], seeds: list[int]) -> torch.Tensor:
         if len(prompts) != len(seeds):
             raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
         text = self.teacher.encode_text(prompts)
-        g = torch.Generator().manual_seed(seeds[0] if seeds else 0)
-        z = self.noise(seeds)
+        z, g = self.noise(seeds)
         if self.scheduler == "lcm":
             return sample_student_latents(self.teacher, self.cfg.distill, text, z.shape[1:], self.steps, g, z)
         uncond = self.teacher.encode_text([""] * len(prompts))

@@ -38,7 +38,7 @@ def sample_teacher_latents(
     latent_shape: tuple[int, ...],
     steps: int,
     guidance: float,
-    generator: torch.Generator,
+    generator: torch.Generator | list[torch.Generator],
     initial_noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Latents (B, C, F, h, w) from the teacher (adapters disabled) with CFG scale ``guidance``."""
@@ -47,7 +47,11 @@ def sample_teacher_latents(
     scheduler = build_teacher_scheduler(teacher, scheduler_name)
     scheduler.set_timesteps(steps, device=teacher.device)
     b = text.shape[0]
-    x = initial_noise if initial_noise is not None else torch.randn((b, *latent_shape), generator=generator)
+    if initial_noise is None:
+        if isinstance(generator, list):
+            raise ValueError("pass initial_noise when giving one generator per sample")
+        initial_noise = torch.randn((b, *latent_shape), generator=generator)
+    x = initial_noise
     x = x.to(teacher.device) * scheduler.init_noise_sigma
     with adapters_disabled(teacher.network):
         for t in scheduler.timesteps:

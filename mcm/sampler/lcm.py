@@ -36,7 +36,7 @@ def sample_student_latents(
     text: torch.Tensor,
     latent_shape: tuple[int, ...],
     steps: int,
-    generator: torch.Generator,
+    generator: torch.Generator | list[torch.Generator],
     initial_noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Latents (B, C, F, h, w) from ``steps`` (1-8) student evaluations; ``latent_shape`` excludes the batch."""
@@ -45,7 +45,11 @@ def sample_student_latents(
     scheduler = build_lcm_scheduler(teacher, distill)
     scheduler.set_timesteps(steps, device=teacher.device)
     b = text.shape[0]
-    x = initial_noise if initial_noise is not None else torch.randn((b, *latent_shape), generator=generator)
+    if initial_noise is None:
+        if isinstance(generator, list):
+            raise ValueError("pass initial_noise when giving one generator per sample")
+        initial_noise = torch.randn((b, *latent_shape), generator=generator)
+    x = initial_noise
     x = x.to(teacher.device)
     denoised = x
     for t in scheduler.timesteps:

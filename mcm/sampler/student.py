@@ -38,7 +38,7 @@ def load_student(folder: str | Path) -> tuple[Teacher, MCMConfig]:
         if latest is None:
             raise ValueError(f"--checkpoint {folder}: the run folder has no complete checkpoint yet")
         teacher = load_teacher(cfg.teacher)
-        add_lora(teacher.network, cfg.student, teacher.lora_targets)
+        add_lora(teacher.network, cfg.student, teacher.lora_targets, seed=cfg.train.seed)
         weights = load_file(str(latest / WEIGHTS))
         lora = {k[len(STUDENT_PREFIX) :]: v for k, v in weights.items() if k.startswith(STUDENT_PREFIX)}
         load_lora_state_dict(teacher.network, lora)

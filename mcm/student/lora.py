@@ -38,11 +38,15 @@ def lora_config(cfg: StudentConfig, default_targets: str) -> LoraConfig:
     )
 
 
-def add_lora(network: nn.Module, cfg: StudentConfig, default_targets: str) -> nn.Module:
-    """Inject the student's LoRA into ``network`` in place; only the LoRA parameters stay trainable."""
+def add_lora(network: nn.Module, cfg: StudentConfig, default_targets: str, seed: int = 0) -> nn.Module:
+    """Inject the student's LoRA into ``network`` in place; only the LoRA parameters stay trainable.
+
+    The A matrices are drawn from ``seed`` (B starts at zero), so every rank and every rerun starts equal."""
     config = lora_config(cfg, default_targets)
     try:
-        inject_adapter_in_model(config, network, adapter_name=ADAPTER_NAME)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            inject_adapter_in_model(config, network, adapter_name=ADAPTER_NAME)
     except ValueError as err:
         raise ValueError(f"student.target_modules={config.target_modules!r} could not be applied: {err}") from err
     for name, param in network.named_parameters():

@@ -16,6 +16,7 @@ import json
 import os
 import random
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -28,6 +29,7 @@ TMP_SUFFIX = ".tmp"
 WEIGHTS = "weights.safetensors"
 OPTIMIZERS = "optimizers.pt"
 STATE = "state.json"
+FAULT_DELAY_ENV = "MCM_FAULT_CHECKPOINT_DELAY_S"
 
 
 def rng_state() -> dict[str, Any]:
@@ -62,7 +64,8 @@ class Checkpointer:
     def __init__(self, run_dir: str | Path, keep_last: int, rank: int = 0, barrier: Callable[[], None] = lambda: None):
         self.root = Path(run_dir) / "checkpoints"
         self.keep_last, self.rank, self.barrier = keep_last, rank, barrier
-        self.before_finalise: Callable[[Path], None] = lambda path: None  # fault-injection hook for tests
+        # Fault injection for tests: pause between the weights and the completion marker.
+        self.write_delay_s = float(os.environ.get(FAULT_DELAY_ENV, "0"))
 
     @staticmethod
     def name(step: int) -> str:
@@ -100,7 +103,8 @@ class Checkpointer:
         if self.rank == 0:
             save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp / WEIGHTS))
             torch.save(optimizer_states, tmp / OPTIMIZERS)
-            self.before_finalise(tmp)
+            if self.write_delay_s:
+                time.sleep(self.write_delay_s)
             (tmp / STATE).write_text(json.dumps(state, indent=2))  # written last: marks the content complete
             for f in tmp.iterdir():
                 with open(f, "rb") as fh:

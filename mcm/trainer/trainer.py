@@ -20,6 +20,7 @@ from typing import Optional
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from mcm.config.load import config_to_yaml, load_config
@@ -56,12 +57,13 @@ class Trainer:
         acc = self.accelerator
         self.rank, self.world = acc.process_index, acc.num_processes
         self.is_main = acc.is_main_process
+        set_seed(cfg.train.seed)  # global RNGs; the step's own draws are seeded per (update, micro-batch)
         self.device = acc.device
         self._prepare_run_dir(resume)
 
         # Teacher + student: one network, LoRA adapters on it.
         self.teacher = load_teacher(cfg.teacher)
-        add_lora(self.teacher.network, cfg.student, self.teacher.lora_targets)
+        add_lora(self.teacher.network, cfg.student, self.teacher.lora_targets, seed=cfg.train.seed)
         if cfg.train.gradient_checkpointing:
             self.teacher.network.enable_gradient_checkpointing()
         self.teacher.to(self.device)

@@ -1,0 +1,37 @@
+"""``mcm eval``: evaluate samplers (FVD, motion FD, CLIPSIM, FID) and write metrics.json + report.html.
+
+    mcm eval --config eval.yaml [--out runs/eval] [--device cuda]
+    torchrun --nproc-per-node 8 -m mcm.cli.main eval --config eval.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from mcm.eval.config import load_eval_config
+    from mcm.eval.runner import run_evaluation
+
+    cfg = load_eval_config(args.config, {"out_dir": args.out, "device": args.device})
+    launched = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    if launched and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
+        if cfg.device.startswith("cuda"):
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    doc = run_evaluation(cfg)
+    if doc["world_size"] == 1 or torch.distributed.get_rank() == 0:
+        print(f"wrote {cfg.out_dir / 'metrics.json'} and {cfg.out_dir / 'report.html'}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``eval`` verb."""
+    p = subparsers.add_parser("eval", help="evaluate samplers: FVD, motion FD, CLIPSIM, FID, HTML report")
+    p.add_argument("--config", required=True, help="YAML file of mcm.eval.config.EvalConfig")
+    p.add_argument("--out", default=None, help="output folder (overrides out_dir)")
+    p.add_argument("--device", default=None, help="device (overrides device), e.g. cuda")
+    p.set_defaults(func=_run)

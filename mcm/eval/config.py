@@ -1,0 +1,177 @@
+"""Typed configuration of ``mcm eval``: prompt set, method specs, metric protocols (paper section 4).
+
+Every protocol choice that changes a number (resize mode, clip sampling, counts, preprocessing) is a named
+field here, and the resolved configuration is written into ``metrics.json`` and the HTML report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ClipSampling = Literal["first", "center", "uniform"]
+
+
+class MethodSpec(BaseModel):
+    """One row-and-column cell of the paper's tables: a sampler (row ``method``) at ``steps`` (column)."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: str = Field("MCM (ours)", description="Row label in the tables (e.g. 'DDIM', 'DPM++', 'MCM (ours)').")
+    steps: int = Field(4, ge=1, description="Sampling steps: the column of Table 1 (1, 2, 4, 8).")
+    generator: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for the generator factory besides steps and device "
+        "(mcm.sampler.api.build_video_generator: checkpoint, teacher, scheduler, guidance, num_frames).",
+    )
+
+    @field_validator("generator")
+    @classmethod
+    def _no_reserved(cls, v: dict[str, Any]) -> dict[str, Any]:
+        reserved = {"steps", "device"} & set(v)
+        if reserved:
+            raise ValueError(f"generator must not set {sorted(reserved)}: use MethodSpec.steps and EvalConfig.device")
+        return v
+
+    @property
+    def key(self) -> str:
+        return f"{self.method}@{self.steps}"
+
+
+class PromptSetConfig(BaseModel):
+    """Where prompts (and optionally reference videos) come from (paper section 4.1 protocol)."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: Path = Field(..., description="CSV of prompts, or an MSRVTT annotation JSON (format='msrvtt_json').")
+    format: Literal["csv", "msrvtt_json"] = Field("csv", description="File format of `path`.")
+    caption_column: str = Field("caption", description="CSV column holding the prompt.")
+    video_column: Optional[str] = Field("video", description="CSV column with a reference video path (optional).")
+    video_root: Optional[Path] = Field(
+        None, description="Folder that relative video paths (and MSRVTT '<video_id>.mp4') resolve against."
+    )
+    caption_rule: Literal["first", "random"] = Field(
+        "first",
+        description="MSRVTT has ~20 captions per video: 'first' takes the lowest sen_id, 'random' draws one "
+        "per video with `caption_seed`.",
+    )
+    caption_seed: int = Field(0, description="Seed of caption_rule='random'.")
+    split: Optional[str] = Field("test", description="MSRVTT split to keep (videos[].split); None keeps all.")
+    limit: Optional[int] = Field(None, ge=1, description="Keep only the first `limit` prompts (None: all).")
+
+
+class FVDConfig(BaseModel):
+    """FVD protocol: I3D Kinetics-400 logits of 16-frame clips at 224, values in [-1, 1]."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(True, description="Compute FVD.")
+    weights: Optional[Path] = Field(None, description="InceptionI3d safetensors (from `mcm convert i3d`).")
+    torchscript: Optional[Path] = Field(
+        None, description="StyleGAN-V i3d_torchscript.pt, run as is; used only when given (overrides weights)."
+    )
+    num_frames: int = Field(16, ge=1, description="Frames per clip.")
+    resolution: int = Field(224, ge=8, description="Square side the clip is resized to.")
+    resize_mode: Literal["short_side_crop", "squash"] = Field(
+        "short_side_crop",
+        description="'short_side_crop': bilinear resize of the short side then center crop (StyleGAN-V); "
+        "'squash': bilinear resize straight to resolution x resolution (original TF FVD).",
+    )
+    clip_sampling: ClipSampling = Field(
+        "first", description="Which num_frames frames: 'first' consecutive, 'center' consecutive, 'uniform' spread."
+    )
+    batch_size: int = Field(8, ge=1, description="Clips per I3D forward.")
+
+
+class MotionConfig(BaseModel):
+    """Motion FD: Fréchet distance of temporal power spectra (see mcm.eval.motion)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(True, description="Compute the motion Fréchet distance.")
+    num_frames: int = Field(16, ge=4, description="Frames per clip.")
+    clip_sampling: ClipSampling = Field("first", description="Which frames form the clip (as FVDConfig).")
+    grid: int = Field(32, ge=4, description="Frames are area-pooled to grid x grid grey pixels.")
+    blocks: int = Field(4, ge=1, description="Spectra are averaged within blocks x blocks spatial cells.")
+    log_eps: float = Field(1e-6, gt=0, description="Added to the power before the log.")
+
+    @model_validator(mode="after")
+    def _blocks_divide_grid(self) -> "MotionConfig":
+        if self.grid % self.blocks:
+            raise ValueError(f"blocks ({self.blocks}) must divide grid ({self.grid})")
+        return self
+
+
+class CLIPSimConfig(BaseModel):
+    """CLIPSIM: mean cosine of CLIP image (every frame) and text embeddings, x100 (paper section 4)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(True, description="Compute CLIPSIM.")
+    model: str = Field("openai/clip-vit-base-patch16", description="CLIPModel local folder or hub id (ViT-B/16).")
+    local_files_only: bool = Field(True, description="Never download: a hub id must already be cached.")
+    batch_size: int = Field(64, ge=1, description="Frames per CLIP image forward.")
+    scale: float = Field(100.0, description="Reported value = scale x mean cosine (papers report x100).")
+
+
+class FIDConfig(BaseModel):
+    """FID of frames against an image set, torchmetrics/torch-fidelity InceptionV3 pool features (2048)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(False, description="Compute FID (paper section 4.2).")
+    weights: Optional[Path] = Field(
+        None, description="torch-fidelity InceptionV3 weights as safetensors (from `mcm convert inception`)."
+    )
+    reference_images: Optional[Path] = Field(
+        None, description="Folder of reference images (png/jpg); None: frames of the prompt set's videos."
+    )
+    frames_per_video: Optional[int] = Field(
+        None, ge=1, description="Frames per video, evenly spaced (linspace over the clip); None: every frame."
+    )
+    antialias: bool = Field(
+        False,
+        description="False: torch-fidelity's TF1-compatible bilinear resize to 299 (original TTUR FID, the "
+        "convention behind most published FIDs); True: torchmetrics' antialiased bilinear resize.",
+    )
+    batch_size: int = Field(64, ge=1, description="Frames per Inception forward.")
+
+
+class EvalConfig(BaseModel):
+    """Everything ``mcm eval`` needs: prompts, methods, metrics, output."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompts: PromptSetConfig = Field(..., description="Prompt set (WebVid-mini or MSRVTT style).")
+    methods: list[MethodSpec] = Field(..., min_length=1, description="Samplers to evaluate.")
+    out_dir: Path = Field(Path("runs/eval"), description="Where metrics.json, report.html and media go.")
+    reference_cache_dir: Optional[Path] = Field(
+        None, description="Cache of reference statistics (default: <out_dir>/reference_stats)."
+    )
+    device: str = Field("cpu", description="Device for generation and feature networks.")
+    batch_size: int = Field(4, ge=1, description="Prompts per generator call.")
+    seed: int = Field(0, description="Video i is generated with seed `seed + i` (same across methods).")
+    num_videos: Optional[int] = Field(None, ge=1, description="Videos per method (None: one per prompt).")
+    grid_prompts: int = Field(4, ge=0, description="Prompts shown in the video grid (the first ones).")
+    gif_fps: int = Field(8, ge=1, description="Frame rate of the grid GIFs.")
+    frechet_method: Literal["eigh", "sqrtm"] = Field("eigh", description="Matrix square root of the FD.")
+    fvd: FVDConfig = Field(default_factory=FVDConfig, description="FVD protocol.")
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion FD protocol.")
+    clipsim: CLIPSimConfig = Field(default_factory=CLIPSimConfig, description="CLIPSIM protocol.")
+    fid: FIDConfig = Field(default_factory=FIDConfig, description="FID protocol.")
+
+    @model_validator(mode="after")
+    def _unique_methods(self) -> "EvalConfig":
+        keys = [m.key for m in self.methods]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:
+            raise ValueError(f"methods: duplicate method@steps entries {dup}")
+        return self
+
+
+def load_eval_config(path: str | Path, overrides: dict[str, Any] | None = None) -> EvalConfig:
+    """Read an EvalConfig from YAML; ``overrides`` (top-level keys) replace file values."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"eval config file not found: {str(path)!r}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"eval config {str(path)!r} must be a mapping, got {type(data).__name__}")
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return EvalConfig.model_validate(data)

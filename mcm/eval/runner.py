@@ -1,0 +1,158 @@
+"""``mcm eval``: generate videos with every method spec and compute FVD, motion FD, CLIPSIM and FID.
+
+Launch (one process per GPU; statistics are sums, merged across ranks exactly):
+
+    mcm eval --config eval.yaml                              # one process
+    torchrun --nproc-per-node 8 -m mcm.cli.main eval --config eval.yaml   # sharded
+
+Video ``i`` (prompt ``i mod N``) is generated with seed ``seed + i`` by every method and on whichever rank
+holds it (rank r takes i = r, r + W, ...), so the numbers do not depend on the number of ranks beyond
+float summation order. Generation is batched (``batch_size`` prompts per call) under ``torch.inference_mode()``.
+
+The generator contract (the sampler provides it): ``generator(prompts: list[str], seeds: list[int])`` returns
+videos (N, F, C, H, W) float in [0, 1]. ``generator_factory(steps=, device=, **spec.generator)`` builds one per
+method spec; the default factory is ``mcm.sampler.api.build_video_generator``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+from mcm.eval.config import EvalConfig, MethodSpec
+from mcm.eval.frechet import FeatureStats, frechet_distance_from_stats
+from mcm.eval.prompts import PromptSet, load_prompt_set
+from mcm.eval.suite import MetricSuite, barrier, dist_info, reference_stats
+
+Generator = Callable[[list[str], list[int]], torch.Tensor]
+GeneratorFactory = Callable[..., Generator]
+METRICS_FILE = "metrics.json"
+GRID_DIR = "grid"
+
+
+def default_generator_factory(**kwargs: Any) -> Generator:
+    """``mcm.sampler.api.build_video_generator``, imported only when an evaluation runs."""
+    from mcm.sampler.api import build_video_generator
+
+    return build_video_generator(**kwargs)
+
+
+def slug(text: str) -> str:
+    """File-name-safe form of a method key, e.g. 'MCM (ours)@4' -> 'mcm-ours-4'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def grid_file(spec: MethodSpec, index: int) -> str:
+    """Relative path of the grid GIF of video ``index`` of a method (written by the rank that made it)."""
+    return f"{GRID_DIR}/{slug(spec.key)}_{index:04d}.gif"
+
+
+def _check_videos(videos: torch.Tensor, n: int, key: str) -> torch.Tensor:
+    if not isinstance(videos, torch.Tensor) or videos.ndim != 5 or videos.shape[0] != n:
+        shape = tuple(videos.shape) if isinstance(videos, torch.Tensor) else type(videos).__name__
+        raise ValueError(f"generator of {key!r} must return (N={n}, F, C, H, W) videos, got {shape}")
+    if not torch.isfinite(videos).all():
+        raise ValueError(f"generator of {key!r} returned non-finite values")
+    return videos.float().clamp(0.0, 1.0)
+
+
+def evaluate_method(
+    spec: MethodSpec,
+    generator: Generator,
+    prompt_set: PromptSet,
+    suite: MetricSuite,
+    reference: dict[str, FeatureStats],
+    cfg: EvalConfig,
+) -> dict[str, Any]:
+    """Generate this rank's share of videos for one spec, accumulate features, merge, compute metrics."""
+    from mcm.eval.report import save_gif
+
+    rank, world = dist_info()
+    total = cfg.num_videos or len(prompt_set)
+    mine = list(range(rank, total, world))
+    frechet = {n: FeatureStats(f.dim) for n, f in suite.frechet().items() if n in reference}
+    clip = FeatureStats(1)
+    gen_time = 0.0
+    for start in range(0, len(mine), cfg.batch_size):
+        idx = mine[start : start + cfg.batch_size]
+        prompts = [prompt_set.prompts[i % len(prompt_set)] for i in idx]
+        seeds = [cfg.seed + i for i in idx]
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            videos = generator(prompts, seeds)
+        gen_time += time.perf_counter() - t0
+        videos = _check_videos(videos, len(idx), spec.key)
+        for name, stats in frechet.items():
+            stats.update(getattr(suite, name)(videos))
+        if suite.clipsim is not None:
+            clip.update(suite.clipsim(videos, prompts).reshape(-1, 1))
+        for j, i in enumerate(idx):
+            if i < cfg.grid_prompts:
+                save_gif(videos[j], cfg.out_dir / grid_file(spec, i), cfg.gif_fps)
+    metrics: dict[str, Optional[float]] = {}
+    for name, stats in frechet.items():
+        stats.all_reduce()
+        metrics[name] = frechet_distance_from_stats(stats, reference[name], cfg.frechet_method)
+    if suite.clipsim is not None:
+        clip.all_reduce()
+        metrics["clipsim"] = float(clip.sum[0] / max(clip.n, 1)) * cfg.clipsim.scale
+    return {
+        "method": spec.method,
+        "steps": spec.steps,
+        "key": spec.key,
+        "generator": spec.generator,
+        "metrics": metrics,
+        "num_videos": total,
+        "videos_per_s_per_rank": len(mine) / gen_time if gen_time > 0 else None,
+        "grid_files": [grid_file(spec, i) for i in range(min(cfg.grid_prompts, total))],
+    }
+
+
+def run_evaluation(
+    cfg: EvalConfig,
+    generator_factory: GeneratorFactory | None = None,
+    suite: MetricSuite | None = None,
+) -> dict[str, Any]:
+    """Evaluate every method spec; rank 0 writes ``metrics.json`` and ``report.html`` into ``cfg.out_dir``.
+
+    Returns the metrics document (on every rank).
+    """
+    from mcm.eval.report import protocol_statement, write_report
+
+    factory = generator_factory or default_generator_factory
+    rank, world = dist_info()
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    prompt_set = load_prompt_set(cfg.prompts)
+    suite = suite if suite is not None else MetricSuite.from_config(cfg)
+    skipped: list[str] = []
+    reference = reference_stats(suite, cfg, prompt_set, skipped)
+    results = []
+    for spec in cfg.methods:
+        generator = factory(steps=spec.steps, device=cfg.device, **spec.generator)
+        results.append(evaluate_method(spec, generator, prompt_set, suite, reference, cfg))
+        del generator
+    grid = list(range(min(cfg.grid_prompts, cfg.num_videos or len(prompt_set))))
+    doc = {
+        "config": cfg.model_dump(mode="json"),
+        "protocol": protocol_statement(cfg, suite, reference),
+        "prompt_set": {
+            "name": prompt_set.name,
+            "num_prompts": len(prompt_set),
+            "num_reference_videos": len(prompt_set.reference_videos),
+            "skipped_reference_videos_rank0": skipped,
+        },
+        "world_size": world,
+        "results": results,
+        "grid": {"indices": grid, "prompts": [prompt_set.prompts[i % len(prompt_set)] for i in grid],
+                 "seeds": [cfg.seed + i for i in grid]},
+    }
+    if rank == 0:
+        (cfg.out_dir / METRICS_FILE).write_text(json.dumps(doc, indent=2) + "\n")
+        write_report(doc, cfg.out_dir)
+    barrier()
+    return doc

@@ -1,0 +1,115 @@
+"""Ingestion: bad input counted by reason, round trip of frames and captions, resume after a kill."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcm.cli.data import main as cli_main
+from mcm.data.clipcodec import MP4_MIN_PSNR_DB, decode_clip, psnr
+from mcm.data.decode import read_clip
+from mcm.data.ingest import VideoIngestConfig, ingest_videos
+from mcm.data.manifest import read_manifest
+from mcm.data.tario import iter_shard
+
+from conftest import make_video, write_csv
+
+SMALL = dict(num_frames=8, height=32, width=32)
+
+
+def _samples(out: Path):
+    return [(k, f) for t in sorted(out.glob("*.tar")) for k, f in iter_shard(str(t))]
+
+
+def test_bad_input_counted_by_reason_and_good_items_out(bad_set, tmp_path):
+    csv_path, root, good, reasons = bad_set
+    cfg = VideoIngestConfig(input=str(csv_path), root=str(root), output=str(tmp_path / "out"), rows_per_shard=5,
+                            frame_codec="npy", **SMALL)
+    m = ingest_videos(cfg)
+    assert m.complete and m.num_input == 14 and m.num_written == len(good)
+    assert m.skipped == dict(sorted(reasons.items()))
+    assert m.bad_fraction == pytest.approx(10 / 14)
+    ids = sorted(json.loads(f["json"])["id"] for _, f in _samples(tmp_path / "out"))
+    assert ids == sorted(good)
+    assert read_manifest(str(tmp_path / "out")) == m
+
+
+def test_cli_exit_code_follows_bad_share_limit(bad_set, tmp_path):
+    csv_path, root, _, _ = bad_set
+    base = [f"input={csv_path}", f"root={root}", "num_frames=8", "height=32", "width=32", "frame_codec=npy"]
+    args = lambda out, lim: ["videos", *sum([["--set", s] for s in base + [f"output={out}", f"max_bad_fraction={lim}"]], [])]  # noqa: E731
+    assert cli_main(args(tmp_path / "a", 0.8)) == 0
+    assert cli_main(args(tmp_path / "b", 0.5)) == 1
+    assert cli_main(["videos", "--set", "input=x.csv", "--set", "output=y", "--set", "num_frames=0"]) == 2
+
+
+@pytest.mark.parametrize("codec", ["npy", "mp4"])
+def test_round_trip_frames_and_captions(bad_set, tmp_path, codec):
+    csv_path, root, good, _ = bad_set
+    cfg = VideoIngestConfig(input=str(csv_path), root=str(root), output=str(tmp_path), frame_codec=codec, **SMALL)
+    ingest_videos(cfg)
+    captions = {}
+    for r in csv.DictReader(open(csv_path, encoding="utf-8")):
+        captions.setdefault(r["id"], r["caption"])  # the first row of a duplicated id is the one kept
+    samples = _samples(tmp_path)
+    assert len(samples) == len(good)
+    for _, files in samples:
+        meta = json.loads(files["json"])
+        assert files["txt"] == captions[meta["id"]].encode("utf-8")  # byte for byte, non-ASCII included
+        written, _ = read_clip((root / f"{meta['id']}.mp4").read_bytes(), 8, 32, 32, cfg.target_fps)
+        back = decode_clip(codec, files[codec])
+        if codec == "npy":
+            np.testing.assert_array_equal(back, written)
+        else:
+            assert psnr(back, written) > MP4_MIN_PSNR_DB
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
+    root = tmp_path / "src"
+    root.mkdir()
+    rows = []
+    for i in range(8):
+        make_video(root / f"v{i}.mp4", 12, size=32, seed=i)
+        rows.append({"id": f"v{i}", "path": f"v{i}.mp4", "caption": f"clip {i} – ü"})
+    csv_path = write_csv(root / "v.csv", rows)
+    sets = [f"input={csv_path}", f"root={root}", "num_frames=4", "height=32", "width=32", "rows_per_shard=1"]
+
+    def cmd(out):
+        return [sys.executable, "-m", "mcm.cli.data", "videos", *sum([["--set", s] for s in sets + [f"output={out}"]], [])]
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    full = tmp_path / "full"
+    subprocess.run(cmd(full), check=True, env=env, capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(cmd(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while len(list(killed.glob("*.json"))) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(killed.glob("videos-*.json")))
+    assert 0 < done_before < 8 and not (killed / "manifest.json").exists()
+    subprocess.run(cmd(killed), check=True, env=env, capture_output=True)
+    names = sorted(p.name for p in full.iterdir())
+    assert sorted(p.name for p in killed.iterdir() if p.name != ".partial") == names
+    for n in names:
+        assert (full / n).read_bytes() == (killed / n).read_bytes(), n
+
+
+def test_worker_processes_and_task_split_give_same_shards(bad_set, tmp_path):
+    csv_path, root, _, _ = bad_set
+    common = dict(input=str(csv_path), root=str(root), rows_per_shard=4, frame_codec="npy", **SMALL)
+    one = ingest_videos(VideoIngestConfig(output=str(tmp_path / "one"), **common))
+    part = ingest_videos(VideoIngestConfig(output=str(tmp_path / "fan"), task_index=1, num_tasks=2, **common))
+    assert not part.complete and not (tmp_path / "fan" / "manifest.json").exists()
+    rest = ingest_videos(VideoIngestConfig(output=str(tmp_path / "fan"), num_workers=2, **common))
+    assert rest.complete and rest.content_hash == one.content_hash and rest == one
