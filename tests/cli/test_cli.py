@@ -1,0 +1,42 @@
+import yaml
+
+from mcm.sampler.video_io import read_mp4
+
+
+def test_config_show_prints_the_resolved_yaml(cli):
+    out = cli("config", "show", "tiny", "--set", "distill.lambda_real=0.25", "--set", "optim.lr=0.5").stdout
+    data = yaml.safe_load(out)
+    assert data["distill"]["lambda_real"] == 0.25 and data["optim"]["lr"] == 0.5
+    assert data["teacher"]["kind"] == "tiny_modelscope" and data["distill"]["timestep_scaling"] == 4.0
+
+
+def test_bad_values_exit_2_naming_the_field(cli):
+    proc = cli("config", "show", "tiny", "--set", "distill.lambda_real=3", check=False)
+    assert proc.returncode == 2 and "distill.lambda_real" in proc.stderr
+    proc = cli("distill", "--config", "tiny", "--max-steps", "0", "--output", "/nonexistent/x", check=False)
+    assert proc.returncode == 2 and "--max-steps" in proc.stderr
+    proc = cli("sample", "--checkpoint", "/nonexistent/run", "--prompt", "x", "--out", "/tmp/x.mp4", check=False)
+    assert proc.returncode == 2 and "/nonexistent/run" in proc.stderr
+
+
+def test_distill_then_sample_from_run_folder_export_and_teacher(cli, tmp_path):
+    run = tmp_path / "run"
+    out = cli("distill", "--config", "tiny", "--output", str(run), "--max-steps", "2",
+              "--set", "train.validate_every=2", "--set", "train.checkpoint_every=1").stdout
+    assert "done" in out
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["optim"]["max_steps"] == 2 and saved["distill"]["timestep_scaling"] == 4.0
+    assert list((run / "validation" / "step-00000002").glob("*.mp4"))
+    metrics = [l for l in (run / "metrics.jsonl").read_text().splitlines() if "loss_cd" in l]
+    assert metrics and (run / "metrics.prom").read_text().count("mcm_train_loss_cd") >= 1
+
+    for source, name in ((run, "run.mp4"), (run / "final", "final.mp4")):
+        cli("sample", "--checkpoint", str(source), "--prompt", "a red ball", "--steps", "2", "--frames", "4",
+            "--seed", "3", "--out", str(tmp_path / name))
+    a, b = read_mp4(tmp_path / "run.mp4"), read_mp4(tmp_path / "final.mp4")
+    assert a.shape == (4, 3, 16, 16)
+    assert (a.float() - b.float()).abs().max() <= 2  # same student, same seed (codec rounding aside)
+
+    cli("sample", "--teacher", "tiny", "--scheduler", "dpm++", "--steps", "3", "--guidance", "7.5",
+        "--prompt", "a red ball", "--out", str(tmp_path / "teacher.gif"))
+    assert (tmp_path / "teacher.gif").stat().st_size > 0
