@@ -22,7 +22,8 @@ def test_bad_values_exit_2_naming_the_field(cli):
 def test_distill_then_sample_from_run_folder_export_and_teacher(cli, tmp_path):
     run = tmp_path / "run"
     out = cli("distill", "--config", "tiny", "--output", str(run), "--max-steps", "2",
-              "--set", "train.validate_every=2", "--set", "train.checkpoint_every=1").stdout
+              "--set", "train.validate_every=2", "--set", "train.checkpoint_every=1",
+              "--set", "train.save_merged=true").stdout
     assert "done" in out
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["optim"]["max_steps"] == 2 and saved["distill"]["timestep_scaling"] == 4.0
@@ -36,6 +37,18 @@ def test_distill_then_sample_from_run_folder_export_and_teacher(cli, tmp_path):
     a, b = read_mp4(tmp_path / "run.mp4"), read_mp4(tmp_path / "final.mp4")
     assert a.shape == (4, 3, 16, 16)
     assert (a.float() - b.float()).abs().max() <= 2  # same student, same seed (codec rounding aside)
+
+    # The merged diffusers-format student equals the base network + adapter.
+    import torch
+    from diffusers import UNet3DConditionModel
+
+    from mcm.sampler.student import load_student
+
+    student, _ = load_student(run / "final")
+    merged = UNet3DConditionModel.from_pretrained(run / "final" / "merged" / "unet")
+    x, t, text = torch.randn(1, 4, 3, 8, 8), torch.tensor([300]), student.encode_text(["a"])
+    torch.testing.assert_close(merged(x, t, encoder_hidden_states=text).sample,
+                               student.predict_noise(x, t, text), rtol=1e-4, atol=1e-4)
 
     cli("sample", "--teacher", "tiny", "--scheduler", "dpm++", "--steps", "3", "--guidance", "7.5",
         "--prompt", "a red ball", "--out", str(tmp_path / "teacher.gif"))
