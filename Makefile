@@ -2,6 +2,9 @@
 #   make pipeline-run   the main job (locally on the tiny preset without a cluster)
 #   make test           the test suite (what CI runs)
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# This machine's pip configuration names index folders that may be absent: drop those warnings.
+QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location" || true; }
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -16,13 +19,13 @@ export OMP_NUM_THREADS ?= 1
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH_PINS) -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q $(TORCH_PINS) -e ".[$(EXTRAS)]" $(QUIET_PIP)
+	$(PY) -c "import torch, torchvision, diffusers, peft, accelerate"
 	touch $(STAMP)
 
 venv: $(STAMP)
 	@# The editable install points at this checkout (a cached venv may come from another clone).
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --no-deps -e . $(QUIET_PIP)
 
 test: venv
 	$(PY) -m pytest -q
