@@ -6,6 +6,7 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
 from mcm.distill.guidance import cfg_guidance
+from mcm.sampler.lcm import initial_latents
 from mcm.student.lora import adapters_disabled
 from mcm.teachers.base import Teacher
 
@@ -47,12 +48,7 @@ def sample_teacher_latents(
     scheduler = build_teacher_scheduler(teacher, scheduler_name)
     scheduler.set_timesteps(steps, device=teacher.device)
     b = text.shape[0]
-    if initial_noise is None:
-        if isinstance(generator, list):
-            raise ValueError("pass initial_noise when giving one generator per sample")
-        initial_noise = torch.randn((b, *latent_shape), generator=generator)
-    x = initial_noise
-    x = x.to(teacher.device) * scheduler.init_noise_sigma
+    x = initial_latents(initial_noise, generator, (b, *latent_shape)).to(teacher.device) * scheduler.init_noise_sigma
     with adapters_disabled(teacher.network):
         for t in scheduler.timesteps:
             tt = t.expand(b)

@@ -14,6 +14,17 @@ from mcm.config.schema import DistillConfig
 from mcm.teachers.base import Teacher
 
 
+def initial_latents(
+    initial_noise: torch.Tensor | None, generator: torch.Generator | list[torch.Generator], shape: tuple[int, ...]
+) -> torch.Tensor:
+    """The given initial noise, or a draw of ``shape`` from one generator."""
+    if initial_noise is not None:
+        return initial_noise
+    if isinstance(generator, list):
+        raise ValueError("pass initial_noise when giving one generator per sample")
+    return torch.randn(shape, generator=generator)
+
+
 def build_lcm_scheduler(teacher: Teacher, distill: DistillConfig) -> LCMScheduler:
     s = teacher.schedule
     return LCMScheduler(
@@ -45,11 +56,7 @@ def sample_student_latents(
     scheduler = build_lcm_scheduler(teacher, distill)
     scheduler.set_timesteps(steps, device=teacher.device)
     b = text.shape[0]
-    if initial_noise is None:
-        if isinstance(generator, list):
-            raise ValueError("pass initial_noise when giving one generator per sample")
-        initial_noise = torch.randn((b, *latent_shape), generator=generator)
-    x = initial_noise
+    x = initial_latents(initial_noise, generator, (b, *latent_shape))
     x = x.to(teacher.device)
     denoised = x
     for t in scheduler.timesteps:
