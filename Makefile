@@ -37,7 +37,7 @@ test-fast: venv
 pipeline-run: venv
 	$(VENV)/bin/mcm distill --config tiny --output $(RUN_DIR) --resume
 	$(VENV)/bin/mcm sample --checkpoint $(RUN_DIR) --prompt "a red ball moving left" --steps 4 --out $(RUN_DIR)/sample.mp4
-	@echo "video: $(RUN_DIR)/sample.mp4 (validation videos under $(RUN_DIR)/validation/)"
+	@echo "video: $(RUN_DIR)/sample.mp4; report: $(RUN_DIR)/report.html"
 
 bench: venv
 	$(PY) bench/train_step.py --quick

@@ -30,6 +30,10 @@ def run(args) -> int:
         overrides.append(f"optim.max_steps={args.max_steps}")
     cfg = load_config(args.config, overrides)
     output = Path(args.output) if args.output else DEFAULT_RUNS / Path(args.config).stem
-    status = Trainer(cfg, output, resume=args.resume).train()
-    print(f"{status}: run folder {output}")
+    trainer = Trainer(cfg, output, resume=args.resume)
+    status = trainer.train()
+    if trainer.is_main:
+        from mcm.trainer.report import write_run_report
+
+        print(f"{status}: run folder {output}, report {write_run_report(output)}")
     return 0
