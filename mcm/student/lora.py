@@ -52,7 +52,27 @@ def add_lora(network: nn.Module, cfg: StudentConfig, default_targets: str, seed:
     for name, param in network.named_parameters():
         param.requires_grad_("lora_" in name)
     network.peft_config = {ADAPTER_NAME: config}  # what save_adapter_folder writes
+    accept_input_keyword(network)
     return network
+
+
+def accept_input_keyword(network: nn.Module) -> None:
+    """Let LoRA layers be called as ``layer(input=x)``, as nn.Linear can.
+
+    diffusers' AnimateDiff motion modules call ``self.proj_in(input=hidden_states)``; peft's LoRA layers name
+    that argument ``x`` and would raise TypeError."""
+    for layer in lora_layers(network):
+        if getattr(layer, "_mcm_accepts_input", False):
+            continue
+        forward = layer.forward
+
+        def forward_with_input(*args, _forward=forward, **kwargs):
+            if not args and "input" in kwargs:
+                args = (kwargs.pop("input"),)
+            return _forward(*args, **kwargs)
+
+        layer.forward = forward_with_input
+        layer._mcm_accepts_input = True
 
 
 def lora_layers(network: nn.Module) -> list[BaseTunerLayer]:
@@ -107,6 +127,7 @@ def load_adapter_folder(network: nn.Module, folder: str | Path) -> nn.Module:
     config.target_modules = _targets_from_json(folder / ADAPTER_CONFIG, config.target_modules)
     inject_adapter_in_model(config, network, adapter_name=ADAPTER_NAME)
     network.peft_config = {ADAPTER_NAME: config}
+    accept_input_keyword(network)
     load_lora_state_dict(network, load_file(str(folder / ADAPTER_WEIGHTS)))
     network.requires_grad_(False)
     return network

@@ -1,5 +1,6 @@
 import re
 
+import pytest
 import torch
 from peft.tuners.tuners_utils import BaseTunerLayer
 
@@ -37,8 +38,9 @@ def test_targets_cover_temporal_attention_and_skip_temporal_convs():
     assert any("motion_modules" in n and n.endswith("attn1.to_q") for n in ad_names)
 
 
-def test_student_starts_equal_to_teacher_and_only_lora_trains():
-    teacher, _ = student()
+@pytest.mark.parametrize("kind", ["tiny_modelscope", "tiny_animatediff"])
+def test_student_starts_equal_to_teacher_and_only_lora_trains(kind):
+    teacher, _ = student(kind)
     x, t, text = torch.randn(1, 4, 3, 8, 8), torch.tensor([400]), teacher.encode_text(["a"])
     with adapters_disabled(teacher.network):
         ref = teacher.predict_noise(x, t, text)
@@ -53,8 +55,9 @@ def test_student_starts_equal_to_teacher_and_only_lora_trains():
         torch.testing.assert_close(teacher.predict_noise(x, t, text), ref)
 
 
-def test_adapter_folder_round_trip_and_merge(tmp_path):
-    teacher, cfg = student()
+@pytest.mark.parametrize("kind", ["tiny_modelscope", "tiny_animatediff"])
+def test_adapter_folder_round_trip_and_merge(tmp_path, kind):
+    teacher, cfg = student(kind)
     randomise_lora(teacher.network)
     x, t, text = torch.randn(1, 4, 3, 8, 8), torch.tensor([400]), teacher.encode_text(["a"])
     out = teacher.predict_noise(x, t, text)
