@@ -26,3 +26,13 @@ def run_cli(*args: str, env_extra: dict | None = None, timeout: float = 600, che
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """accelerate keeps process-wide singletons: each test's Trainer may pick its own mixed precision."""
+    yield
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
