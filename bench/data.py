@@ -32,7 +32,7 @@ from mcm.data.base import collate_videos  # noqa: E402
 from mcm.data.decode import choose_stride, clip_indices, probe  # noqa: E402
 from mcm.data.ingest import VideoIngestConfig, ingest_videos  # noqa: E402
 from mcm.data.shards import VideoShardDataset  # noqa: E402
-from conftest import make_video  # noqa: E402
+from data_media import make_video  # noqa: E402
 
 SMALL = dict(num_frames=8, height=64, width=64)
 

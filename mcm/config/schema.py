@@ -12,6 +12,9 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mcm.discriminator.config import DiscriminatorConfig
+from mcm.motion.config import MotionConfig
+
 TEACHER_KINDS = ("modelscope", "animatediff", "tiny_modelscope", "tiny_animatediff", "gaussian_mixture")
 
 
@@ -130,6 +133,82 @@ class DataConfig(_Strict):
         return self
 
 
+class ImageDataConfig(_Strict):
+    """The image dataset M: the discriminator's real data (Section 3.1) and the image captions of Eq. 7-9.
+
+    ``none`` uses the frames of the video set V (the paper's plain-distillation setting). Each rank reads
+    ``data.batch_size x discriminator.sparse_frames`` images per micro-batch (one per fake frame).
+    """
+
+    source: Literal["none", "synthetic", "shards", "csv"] = Field(
+        "none", description="none = frames of V; synthetic = generated frames; shards = `mcm data images` output; "
+        "csv = a CSV of image paths and captions."
+    )
+    path: Optional[str] = Field(None, description="Shard folder/pattern (source=shards) or CSV file (source=csv).")
+    root: Optional[str] = Field(None, description="Root that relative image paths in the CSV resolve against.")
+    path_column: str = Field("path", description="CSV column with the image path.")
+    caption_column: str = Field("caption", description="CSV column with the caption.")
+    height: Optional[int] = Field(None, ge=8, description="Image height; None = data.height.")
+    width: Optional[int] = Field(None, ge=8, description="Image width; None = data.width.")
+    synthetic_size: int = Field(64, ge=1, description="Number of generated images (source=synthetic).")
+    shuffle_buffer: int = Field(1000, ge=0, description="Shuffle buffer of the shard stream (source=shards).")
+
+    @model_validator(mode="after")
+    def _path_given(self):
+        if self.source in ("csv", "shards") and not self.path:
+            raise ValueError(f"images.path is required when images.source={self.source!r}")
+        return self
+
+
+class AdversarialConfig(DiscriminatorConfig):
+    """The discriminator section: :class:`mcm.discriminator.DiscriminatorConfig` plus the run switches.
+
+    ``enabled: false`` is the LCM baseline (no adversarial loss, Table 4 row 1). The discriminator's text
+    condition c is a CLIP text embedding (N, text_embed_dim): ``text_encoder: teacher`` uses the pooled output
+    of the teacher's own CLIP text encoder (ModelScope: OpenCLIP ViT-H, 1024; SD1.5: 768); a local folder or
+    hub id loads a transformers ``CLIPTextModelWithProjection`` (the authors: open_clip ViT-g-14, 1024).
+    """
+
+    enabled: bool = Field(True, description="Train with the image discriminator (MCM); false = LCM baseline.")
+    text_encoder: str = Field(
+        "teacher", description="Text embedding of the heads: 'teacher' (pooled teacher CLIP) or a CLIP folder/hub id."
+    )
+
+
+class MixedTrajectoryConfig(_Strict):
+    """Mixed trajectory distillation (Eq. 7-9); its share of real trajectories is ``distill.lambda_real``."""
+
+    captions: Literal["image", "video"] = Field(
+        "image",
+        description="Captions that condition the generated branch (one-step sample and all its losses): the image "
+        "set's (authors; with images.source=none these are V's) or the video batch's.",
+    )
+
+
+class TwoStageConfig(_Strict):
+    """The two-stage baseline of Section 4.2 (AnimateLCM [61]), for Table 3.
+
+    * ``spatial``: consistency distillation (Eq. 3, M = raw) of the spatial LoRA layers on images of M as
+      1-frame clips; temporal LoRA layers frozen.
+    * ``temporal``: consistency distillation (Eq. 3) of the temporal LoRA layers on V, the spatial LoRA
+      layers loaded from ``init_from`` (the spatial stage's run folder) and frozen.
+    ``off`` trains every LoRA layer at once (LCM / MCM).
+    """
+
+    stage: Literal["off", "spatial", "temporal"] = Field("off", description="Which stage this run is.")
+    init_from: Optional[str] = Field(None, description="Run folder of the spatial stage (stage=temporal).")
+    temporal_pattern: str = Field(
+        r".*(temp_attentions|temp_convs|motion_modules|temporal).*",
+        description="Regex (re.fullmatch) over parameter names marking temporal layers.",
+    )
+
+    @model_validator(mode="after")
+    def _init_given(self):
+        if self.stage == "temporal" and not self.init_from:
+            raise ValueError("two_stage.init_from is required when two_stage.stage='temporal'")
+        return self
+
+
 class OptimConfig(_Strict):
     """AdamW with weight decay 0 and a cosine schedule with warm-up (notes: the authors' settings)."""
 
@@ -189,3 +268,22 @@ class MCMConfig(_Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     sample: SampleConfig = Field(default_factory=SampleConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="M(.) of the MCD loss (Eq. 6).")
+    discriminator: AdversarialConfig = Field(default_factory=AdversarialConfig, description="D_psi (Eq. 4-5).")
+    images: ImageDataConfig = Field(default_factory=ImageDataConfig, description="The image dataset M.")
+    mixed: MixedTrajectoryConfig = Field(default_factory=MixedTrajectoryConfig, description="Eq. 7-9.")
+    two_stage: TwoStageConfig = Field(default_factory=TwoStageConfig, description="Section 4.2 baseline.")
+
+    @model_validator(mode="after")
+    def _combinations(self):
+        if self.teacher.kind == "gaussian_mixture" and self.discriminator.enabled:
+            raise ValueError("discriminator.enabled=true needs a teacher with a VAE; teacher.kind='gaussian_mixture' has none")
+        if self.discriminator.enabled and self.discriminator.sparse_frames > self.data.num_frames:
+            raise ValueError(
+                f"discriminator.sparse_frames={self.discriminator.sparse_frames} exceeds data.num_frames={self.data.num_frames}"
+            )
+        if self.two_stage.stage == "spatial" and self.images.source == "none":
+            raise ValueError("two_stage.stage='spatial' trains on the image set: set images.source")
+        if self.two_stage.stage != "off" and (self.discriminator.enabled or self.motion.name != "raw"):
+            raise ValueError("two_stage.stage is an LCM baseline: set discriminator.enabled=false and motion.name=raw")
+        return self

@@ -1,47 +1,45 @@
-"""The image discriminator of MCM (Eq. 4-5, Appendix C.1) and the sparse frames it judges (Section 3.1)."""
+"""The image discriminator of MCM (Eq. 4-5, Appendix C.1) and the sparse frames it judges (Section 3.1).
 
-from mcm.discriminator.augment import diff_augment, imagenet_normalize, resize_for_backbone
-from mcm.discriminator.backbone import DinoFeatureExtractor, load_dinov2, tiny_dinov2
-from mcm.discriminator.config import DiscriminatorConfig, TinyBackboneConfig
-from mcm.discriminator.heads import DiscriminatorHead, LocalBatchNorm
-from mcm.discriminator.loss import (
-    PenaltyWeight,
-    discriminator_loss,
-    generator_adversarial_loss,
-    hinge_discriminator_loss,
-    r1_penalty,
-    wgan_gp_penalty,
-)
-from mcm.discriminator.model import ImageDiscriminator, build_discriminator, frozen
-from mcm.discriminator.sparse_frames import (
-    decode_sparse_frames,
-    gather_frames,
-    repeat_per_frame,
-    sample_frame_indices,
-)
+Names are imported lazily (PEP 562): the config schema imports ``DiscriminatorConfig`` and must not pay for
+transformers' DINOv2 at every ``mcm config show``.
+"""
 
-__all__ = [
-    "DinoFeatureExtractor",
-    "DiscriminatorConfig",
-    "DiscriminatorHead",
-    "ImageDiscriminator",
-    "LocalBatchNorm",
-    "PenaltyWeight",
-    "TinyBackboneConfig",
-    "build_discriminator",
-    "decode_sparse_frames",
-    "diff_augment",
-    "discriminator_loss",
-    "frozen",
-    "gather_frames",
-    "generator_adversarial_loss",
-    "hinge_discriminator_loss",
-    "imagenet_normalize",
-    "load_dinov2",
-    "r1_penalty",
-    "repeat_per_frame",
-    "resize_for_backbone",
-    "sample_frame_indices",
-    "tiny_dinov2",
-    "wgan_gp_penalty",
-]
+from __future__ import annotations
+
+import importlib
+
+_SOURCES = {
+    "DinoFeatureExtractor": "mcm.discriminator.backbone",
+    "DiscriminatorConfig": "mcm.discriminator.config",
+    "DiscriminatorHead": "mcm.discriminator.heads",
+    "ImageDiscriminator": "mcm.discriminator.model",
+    "LocalBatchNorm": "mcm.discriminator.heads",
+    "PenaltyWeight": "mcm.discriminator.loss",
+    "TinyBackboneConfig": "mcm.discriminator.config",
+    "build_discriminator": "mcm.discriminator.model",
+    "decode_sparse_frames": "mcm.discriminator.sparse_frames",
+    "diff_augment": "mcm.discriminator.augment",
+    "discriminator_loss": "mcm.discriminator.loss",
+    "frozen": "mcm.discriminator.model",
+    "gather_frames": "mcm.discriminator.sparse_frames",
+    "generator_adversarial_loss": "mcm.discriminator.loss",
+    "hinge_discriminator_loss": "mcm.discriminator.loss",
+    "imagenet_normalize": "mcm.discriminator.augment",
+    "load_dinov2": "mcm.discriminator.backbone",
+    "r1_penalty": "mcm.discriminator.loss",
+    "repeat_per_frame": "mcm.discriminator.sparse_frames",
+    "resize_for_backbone": "mcm.discriminator.augment",
+    "sample_frame_indices": "mcm.discriminator.sparse_frames",
+    "tiny_dinov2": "mcm.discriminator.backbone",
+    "wgan_gp_penalty": "mcm.discriminator.loss",
+}
+
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str):
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_SOURCES[name]), name)
+    globals()[name] = value
+    return value

@@ -13,7 +13,7 @@ from mcm.data import clipcodec
 from mcm.data.clipcodec import MP4_MIN_PSNR_DB, decode_clip, encode_clip, psnr, x264_options
 from mcm.data.decode import read_clip
 
-from conftest import make_video
+from data_media import make_video
 
 #: Encodes per determinism check. Before the AVX-512 cap, 4 frames of 32x32 gave a different bitstream in
 #: about 1 encode in 30 on an AVX-512 CPU, so 150 encodes catch it with probability above 0.99.

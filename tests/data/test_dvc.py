@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from conftest import make_video, write_csv
+from data_media import make_video, write_csv
 
 REPO = Path(__file__).resolve().parents[2]
 DVC = Path(sys.executable).with_name("dvc")

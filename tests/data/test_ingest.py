@@ -25,7 +25,7 @@ from mcm.data.manifest import read_manifest
 from mcm.data.sources import plan_units
 from mcm.data.tario import iter_shard
 
-from conftest import make_video, write_csv
+from data_media import make_video, write_csv
 
 SMALL = dict(num_frames=8, height=32, width=32)
 

@@ -12,7 +12,7 @@ from mcm.data.base import collate_videos
 from mcm.data.ingest import VideoIngestConfig, ingest_videos
 from mcm.data.shards import ShapeMismatchError, VideoShardDataset
 
-from conftest import make_video, write_csv
+from data_media import make_video, write_csv
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Trajectory sampling of the distillation step: mixed real / generated start points (Eq. 7-9)."""

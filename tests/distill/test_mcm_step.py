@@ -1,0 +1,106 @@
+"""The MCM training step (issue 3: 'What it must show'), through the real trainer's step code:
+the MCD loss of Eq. 6 through the motion head, the adversarial loss on l decoded frames of the raw student
+prediction, and the separation of the student's and the discriminator's updates."""
+
+import pytest
+import torch
+
+import mcm.distill.adversarial as adversarial
+from mcm.config import load_config
+from mcm.distill.step import ConsistencyDistillation
+from mcm.motion.representations import build_motion_representation
+from mcm.motion.config import MotionConfig
+from mcm.trainer.trainer import Trainer
+
+OVERRIDES = ["train.validate_every=0", "distill.lambda_real=0.5"]
+
+
+@pytest.fixture
+def trainer(tmp_path) -> Trainer:
+    # per test: the suite's conftest resets accelerate's process-wide state after every test
+    return Trainer(load_config("mcm_tiny", OVERRIDES), tmp_path / "run")
+
+
+def clear_grads(trainer: Trainer) -> None:
+    for p in trainer.params + trainer.motion_params + trainer.adv.params:
+        p.grad = None
+
+
+def first_batch(trainer: Trainer) -> dict:
+    return next(iter(trainer.loader))
+
+
+def test_mcd_with_the_identity_head_equals_the_lcm_loss(trainer):
+    """At initialisation the learnable head is the identity, so Eq. 6 gives Eq. 3's value exactly; the EMA head
+    gets no gradient and the online head's zero-initialised last layer does."""
+    clear_grads(trainer)
+    inputs = trainer.step_inputs(first_batch(trainer), 0)
+    lcm = ConsistencyDistillation(trainer.teacher, trainer.cfg.distill, build_motion_representation(MotionConfig(name="raw")))
+    with torch.no_grad():
+        ref = lcm.loss(inputs.latents, inputs.text, inputs.uncond, inputs.noise).loss
+    out = trainer.distill.loss(inputs.latents, inputs.text, inputs.uncond, inputs.noise)
+    torch.testing.assert_close(out.loss, ref, rtol=1e-6, atol=0)
+    assert float(out.collapse) == pytest.approx(1.0, abs=1e-6)  # identity head: output variance = input variance
+    out.loss.backward()
+    head = trainer.motion.head
+    assert head.online.conv_out.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in head.target.parameters())
+    clear_grads(trainer)
+
+
+def test_no_grad_passes_run_before_the_student_forward(trainer):
+    calls = []
+    hook = trainer.teacher.network.register_forward_hook(lambda *_: calls.append(torch.is_grad_enabled()))
+    try:
+        inputs = trainer.step_inputs(first_batch(trainer), 0)
+        calls.clear()
+        trainer.distill.loss(inputs.latents, inputs.text, inputs.uncond, inputs.noise, trainer.student_net)
+    finally:
+        hook.remove()
+    assert calls == [False, False, True]  # teacher (cond+uncond batched), target, then the student
+
+
+def test_only_l_frames_per_video_are_decoded_from_the_raw_student_prediction(trainer, monkeypatch):
+    clear_grads(trainer)
+    decoded, seen = [], {}
+    vae = trainer.teacher.vae
+    original_decode = vae.decode
+    monkeypatch.setattr(vae, "decode", lambda z, *a, **k: decoded.append(z.shape[0]) or original_decode(z, *a, **k))
+    original_loss = trainer.distill.loss
+
+    def spy_loss(*args, **kwargs):
+        seen["out"] = original_loss(*args, **kwargs)
+        return seen["out"]
+
+    original_sparse = adversarial.decode_sparse_frames
+    monkeypatch.setattr(trainer.distill, "loss", spy_loss)
+    monkeypatch.setattr(adversarial, "decode_sparse_frames",
+                        lambda fn, latents, idx, *a: seen.setdefault("latents", latents) is not None
+                        and original_sparse(fn, latents, idx, *a))
+    batch = first_batch(trainer)
+    trainer.micro_step(batch, 0)
+    b, l = len(batch["caption"]), trainer.cfg.discriminator.sparse_frames
+    assert sum(decoded) == b * l and l < trainer.cfg.data.num_frames  # l of F frames, once, per video
+    assert seen["latents"] is seen["out"].student_x0  # the raw prediction, not M(student)
+    clear_grads(trainer)
+
+
+def test_student_step_leaves_the_discriminator_untouched_and_vice_versa(trainer):
+    clear_grads(trainer)
+    disc = trainer.adv.disc
+    d_state = {k: v.clone() for k, v in disc.state_dict().items()}
+    inputs = trainer.step_inputs(first_batch(trainer), 0)
+
+    terms, fake = trainer.student_backward(inputs)
+    assert "loss_adv_g" in terms and "loss_mcd" in terms
+    assert all(p.grad is None for p in disc.parameters())  # no gradient ...
+    assert all(torch.equal(v, d_state[k]) for k, v in disc.state_dict().items())  # ... and no state change
+    student_grads = [p.grad.clone() for p in trainer.params + trainer.motion_params]
+    assert sum(g.abs().sum() for g in student_grads) > 0
+
+    d_terms = trainer.discriminator_backward(inputs, fake)
+    assert d_terms["d_loss"] > 0
+    assert sum(p.grad.abs().sum() for p in trainer.adv.params) > 0
+    for p, g in zip(trainer.params + trainer.motion_params, student_grads):
+        assert torch.equal(p.grad, g)  # the discriminator's loss reached no student parameter
+    clear_grads(trainer)
