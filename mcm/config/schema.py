@@ -122,6 +122,7 @@ class DataConfig(_Strict):
     width: int = Field(256, ge=8, description="Clip width in pixels.")
     frame_stride: Optional[int] = Field(None, ge=1, description="Frame stride; None normalises by frame rate.")
     synthetic_size: int = Field(64, ge=1, description="Number of generated clips (source=synthetic).")
+    shuffle_buffer: int = Field(1000, ge=0, description="Shuffle buffer of the shard stream (source=shards).")
     batch_size: int = Field(1, ge=1, description="Micro-batch per rank.")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
     cache_text_embeddings: bool = Field(True, description="Cache caption embeddings across steps.")

@@ -25,7 +25,7 @@ from mcm.trainer.batching import ShardedBatchSampler
 IMAGE_SEED_OFFSET = 104_729
 
 
-def build_video_dataset(cfg: MCMConfig, teacher: Teacher) -> Dataset:
+def build_video_dataset(cfg: MCMConfig, teacher: Teacher, rank: int = 0, world_size: int = 1) -> Dataset:
     d = cfg.data
     if d.source == "synthetic":
         if teacher.synthetic_dataset_fn is not None:
@@ -37,11 +37,28 @@ def build_video_dataset(cfg: MCMConfig, teacher: Teacher) -> Dataset:
         return CsvVideoDataset(
             d.path, root=d.root, num_frames=d.num_frames, height=d.height, width=d.width, frame_stride=d.frame_stride
         )
-    raise ValueError(f"data.source={d.source!r} is not supported by the trainer yet")
+    if d.source == "shards":
+        from mcm.data.shards import VideoShardDataset
+
+        return VideoShardDataset(d.path, num_frames=d.num_frames, height=d.height, width=d.width,
+                                 shuffle_buffer=d.shuffle_buffer, seed=cfg.train.seed, rank=rank,
+                                 world_size=world_size, batch_size=d.batch_size)
+    raise ValueError(f"data.source={d.source!r} is unknown")
+
+
+def stream_loader(dataset: IterableDataset, cfg: MCMConfig, start: int, batch_size: int, collate) -> DataLoader:
+    """Loader over a shard stream positioned after ``start`` micro-batches of ``batch_size`` items."""
+    if hasattr(dataset, "load_state_dict"):
+        state = dataset.state_dict()
+        state["consumed"] = start * batch_size
+        dataset.load_state_dict(state)
+    return DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=cfg.data.num_workers)
 
 
 def build_loader(dataset: Dataset, cfg: MCMConfig, rank: int, world_size: int, start: int) -> DataLoader:
     """Infinite loader over this rank's shard, starting after ``start`` consumed micro-batches."""
+    if isinstance(dataset, IterableDataset):
+        return stream_loader(dataset, cfg, start, cfg.data.batch_size, collate_videos)
     sampler = ShardedBatchSampler(len(dataset), cfg.data.batch_size, rank, world_size, cfg.train.seed, start=start)
     return DataLoader(
         dataset,
@@ -147,9 +164,7 @@ def build_image_loader(dataset: Dataset, cfg: MCMConfig, rank: int, world_size: 
                        batch_size: int, collate=collate_images) -> DataLoader:
     """Infinite loader of ``batch_size`` images per micro-batch, after ``start`` consumed micro-batches."""
     if isinstance(dataset, IterableDataset):
-        if hasattr(dataset, "load_state_dict"):
-            dataset.load_state_dict({"consumed": start * batch_size})
-        return DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=cfg.data.num_workers)
+        return stream_loader(dataset, cfg, start, batch_size, collate)
     sampler = ShardedBatchSampler(len(dataset), batch_size, rank, world_size, cfg.train.seed + IMAGE_SEED_OFFSET,
                                   start=start)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers,

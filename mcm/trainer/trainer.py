@@ -144,7 +144,7 @@ class Trainer:
                 raise ValueError("two_stage.stage='spatial' needs a map-style image set: images.source synthetic or csv")
             self.dataset, images = ImagesAsClips(images), None
         else:
-            self.dataset = build_video_dataset(cfg, self.teacher)
+            self.dataset = build_video_dataset(cfg, self.teacher, self.rank, self.world)
         self.loader = build_loader(self.dataset, cfg, self.rank, self.world, start=self.position)
         # One image per fake frame (B x l) with a discriminator; B captions for the generated branch otherwise.
         self.frames_per_video = cfg.discriminator.sparse_frames if self.adv is not None else 1
