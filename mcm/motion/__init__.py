@@ -5,7 +5,7 @@ Names are imported lazily (PEP 562), so the config schema can import ``MotionCon
 
 from __future__ import annotations
 
-import importlib
+from mcm.utils.lazy import lazy_getattr
 
 _SOURCES = {
     "MOTION_NAMES": "mcm.motion.config",
@@ -25,10 +25,4 @@ _SOURCES = {
 
 __all__ = sorted(_SOURCES)
 
-
-def __getattr__(name: str):
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_SOURCES[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _SOURCES, globals())

@@ -73,3 +73,12 @@ def test_missing_teacher_folder_fails_at_start(tmp_path):
     cfg = load_config("modelscope", [f"teacher.path={tmp_path / 'absent'}"])
     with pytest.raises((ValueError, OSError), match="absent"):
         load_teacher(cfg.teacher)
+
+
+def test_loading_a_config_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, mcm.config; mcm.config.load_config('mcm_tiny'); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # `mcm config show` stays instant; motion/discriminator exports are lazy
