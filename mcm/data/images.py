@@ -20,10 +20,10 @@ import math
 from collections import Counter
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
 from mcm.data.aesthetic import AestheticScorer, AestheticScorerConfig
-from mcm.data.manifest import Manifest, run_units
+from mcm.data.manifest import Manifest, ShardWorkConfig, run_units
 from mcm.data.sources import SourceItem, WorkUnit, detect_format, fetch, mark_rejects, plan_units, tar_items
 from mcm.data.tario import Sample
 
@@ -38,7 +38,7 @@ _FORMAT_EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 _SCORERS: dict[str, AestheticScorer] = {}
 
 
-class ImageFilterConfig(BaseModel):
+class ImageFilterConfig(ShardWorkConfig):
     """What ``mcm data images`` reads, the filter rules, and how it writes shards."""
 
     model_config = ConfigDict(extra="forbid")
@@ -62,19 +62,8 @@ class ImageFilterConfig(BaseModel):
     max_nsfw: Optional[float] = Field(None, ge=0, le=1, description="Keep NSFW probability <= this.")
     scorer: Optional[AestheticScorerConfig] = Field(None, description="Scorer for rows without an aesthetic score.")
     resize: Optional[int] = Field(None, ge=8, description="Store a resize x resize centre crop (None: original bytes).")
-    rows_per_shard: int = Field(1000, ge=1, description="Input rows per output shard (work-split unit).")
     shard_prefix: str = Field("images", description="Shard file name prefix.")
     image_extensions: tuple[str, ...] = Field(IMAGE_FILE_EXTENSIONS, description="Accepted image extensions.")
-    num_workers: int = Field(1, ge=1, description="Worker processes on this machine.")
-    task_index: int = Field(0, ge=0, description="This task's index when the job fans out over tasks.")
-    num_tasks: int = Field(1, ge=1, description="Number of tasks the shards are split over.")
-    max_bad_fraction: float = Field(0.5, ge=0, le=1, description="Fail (exit 1) above this share of bad rows.")
-
-    @model_validator(mode="after")
-    def _check(self) -> "ImageFilterConfig":
-        if self.task_index >= self.num_tasks:
-            raise ValueError(f"task_index={self.task_index} must be < num_tasks={self.num_tasks}")
-        return self
 
 
 def cover_crop(img, width: int, height: int):

@@ -17,11 +17,11 @@ import json
 from collections import Counter
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from mcm.data.clipcodec import encode_clip
 from mcm.data.decode import INTERPOLATIONS, ClipError, read_clip
-from mcm.data.manifest import Manifest, run_units
+from mcm.data.manifest import Manifest, ShardWorkConfig, run_units
 from mcm.data.sources import WorkUnit, detect_format, fetch, mark_rejects, plan_units, tar_items
 from mcm.data.tario import Sample
 
@@ -30,7 +30,7 @@ AUTHORS_TARGET_FPS = 25.0 / 8.0
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v")
 
 
-class VideoIngestConfig(BaseModel):
+class VideoIngestConfig(ShardWorkConfig):
     """What ``mcm data videos`` reads, how it samples clips, and how it writes shards."""
 
     model_config = ConfigDict(extra="forbid")
@@ -53,20 +53,13 @@ class VideoIngestConfig(BaseModel):
     interpolation: str = Field("area", description=f"Resize filter: one of {sorted(INTERPOLATIONS)}.")
     frame_codec: Literal["mp4", "npy"] = Field("mp4", description="Frame storage: x264 RGB mp4 (lossy) or npy (exact).")
     crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor for frame_codec 'mp4' (0 = lossless).")
-    rows_per_shard: int = Field(1000, ge=1, description="Input rows per output shard (work-split unit).")
     shard_prefix: str = Field("videos", description="Shard file name prefix.")
     video_extensions: tuple[str, ...] = Field(VIDEO_EXTENSIONS, description="Accepted video file extensions.")
-    num_workers: int = Field(1, ge=1, description="Worker processes on this machine.")
-    task_index: int = Field(0, ge=0, description="This task's index when the job fans out over tasks.")
-    num_tasks: int = Field(1, ge=1, description="Number of tasks the shards are split over.")
-    max_bad_fraction: float = Field(0.5, ge=0, le=1, description="Fail (exit 1) above this share of bad rows.")
 
     @model_validator(mode="after")
     def _check(self) -> "VideoIngestConfig":
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation={self.interpolation!r}: expected one of {sorted(INTERPOLATIONS)}")
-        if self.task_index >= self.num_tasks:
-            raise ValueError(f"task_index={self.task_index} must be < num_tasks={self.num_tasks}")
         return self
 
 

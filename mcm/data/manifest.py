@@ -20,7 +20,7 @@ from multiprocessing import get_context
 from typing import Any, Callable, Literal, Sequence
 
 import fsspec
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mcm.data.sources import WorkUnit
 from mcm.data.tario import PARTIAL_DIR, Sample, atomic_write, join, sha256, tar_bytes
@@ -30,6 +30,23 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.json"
 #: Config fields that do not change the content (where and how, not what): left out of the config hash.
 RUNTIME_FIELDS = frozenset({"output", "num_workers", "task_index", "num_tasks", "max_bad_fraction"})
+
+
+class ShardWorkConfig(BaseModel):
+    """How a preparation job writes and splits its shards (shared by video ingestion and image filtering)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rows_per_shard: int = Field(1000, ge=1, description="Input rows per output shard (work-split unit).")
+    num_workers: int = Field(1, ge=1, description="Worker processes on this machine.")
+    task_index: int = Field(0, ge=0, description="This task's index when the job fans out over tasks.")
+    num_tasks: int = Field(1, ge=1, description="Number of tasks the shards are split over.")
+    max_bad_fraction: float = Field(0.5, ge=0, le=1, description="Fail (exit 1) above this share of bad rows.")
+
+    @model_validator(mode="after")
+    def _check_task(self):
+        if self.task_index >= self.num_tasks:
+            raise ValueError(f"task_index={self.task_index} must be < num_tasks={self.num_tasks}")
+        return self
 
 
 class ShardRecord(BaseModel):

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from mcm.eval.config import FIDConfig
 from mcm.eval.frames import as_video_list, even_indices
+from mcm.eval.weights import load_safetensors_weights
 
 #: Inception pool feature dimension.
 FID_FEATURE_DIM = 2048
@@ -38,15 +38,10 @@ def load_inception(weights: str | Path, antialias: bool = False, device: str = "
     """
     from torchmetrics.image.fid import NoTrainInceptionV3
 
-    weights = Path(weights)
-    if weights.suffix != ".safetensors":
-        raise ValueError(
-            f"fid.weights must be a .safetensors file, got {str(weights)!r}: convert torch-fidelity's "
-            "weights-inception-2015-12-05 .pth once with `mcm convert inception SRC.pth DST.safetensors`"
-        )
-    if not weights.is_file():
-        raise ValueError(f"fid.weights file not found: {str(weights)!r}")
-    state = load_file(str(weights))
+    state = load_safetensors_weights(
+        weights, "fid.weights", "convert torch-fidelity's weights-inception-2015-12-05 .pth once with "
+        "`mcm convert inception SRC.pth DST.safetensors`",
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "inception.pt"
         torch.save(state, path)

@@ -18,8 +18,9 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import nn
+
+from mcm.eval.weights import load_safetensors_weights
 
 #: Kinetics-400 classes: the FVD feature dimension.
 NUM_KINETICS_CLASSES = 400
@@ -152,16 +153,10 @@ def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> InceptionI
 
     BatchNorm ``num_batches_tracked`` counters, absent from old checkpoints, are not required.
     """
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise ValueError(
-            f"i3d weights must be a .safetensors file, got {str(path)!r}: convert a pytorch-i3d checkpoint "
-            "once with `mcm convert i3d SRC.pt DST.safetensors`"
-        )
-    if not path.is_file():
-        raise ValueError(f"i3d weights file not found: {str(path)!r}")
+    state = load_safetensors_weights(
+        path, "i3d weights", "convert a pytorch-i3d checkpoint once with `mcm convert i3d SRC.pt DST.safetensors`"
+    )
     model = InceptionI3d()
-    state = load_file(str(path))
     expected = model.state_dict()
     for key, value in expected.items():
         if key.endswith("num_batches_tracked") and key not in state:
