@@ -125,7 +125,10 @@ class DataConfig(_Strict):
     shuffle_buffer: int = Field(1000, ge=0, description="Shuffle buffer of the shard stream (source=shards).")
     batch_size: int = Field(1, ge=1, description="Micro-batch per rank.")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
-    cache_text_embeddings: bool = Field(True, description="Cache caption embeddings across steps.")
+    cache_text_embeddings: bool = Field(True, description="Cache caption embeddings across steps (on the CPU).")
+    text_cache_mb: float = Field(
+        256.0, ge=0, description="Bound of the caption-embedding cache in MiB of CPU memory (LRU beyond it)."
+    )
 
     @model_validator(mode="after")
     def _path_given(self):
@@ -199,8 +202,9 @@ class TwoStageConfig(_Strict):
     stage: Literal["off", "spatial", "temporal"] = Field("off", description="Which stage this run is.")
     init_from: Optional[str] = Field(None, description="Run folder of the spatial stage (stage=temporal).")
     temporal_pattern: str = Field(
-        r".*(temp_attentions|temp_convs|motion_modules|temporal).*",
-        description="Regex (re.fullmatch) over parameter names marking temporal layers.",
+        r".*(temp_attentions|temp_convs|transformer_in|motion_modules|temporal).*",
+        description="Regex (re.fullmatch) over parameter names marking temporal layers (ModelScope's "
+        "transformer_in is the temporal transformer at the UNet's input).",
     )
 
     @model_validator(mode="after")
@@ -222,7 +226,27 @@ class OptimConfig(_Strict):
     lr_scheduler: Literal["cosine", "constant"] = Field("cosine", description="LR schedule after warm-up.")
     warmup_steps: int = Field(500, ge=0, description="Linear warm-up updates.")
     max_steps: int = Field(30000, ge=1, description="Optimiser updates (Section 4: 30k).")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimiser update.")
+    global_batch: int = Field(
+        128, ge=1,
+        description="Clips per optimiser update over all ranks (Section 4: 128); the gradient accumulation "
+        "follows as global_batch / (world size x data.batch_size).",
+    )
+
+
+def gradient_accumulation_steps(global_batch: int, world_size: int, batch_size: int) -> int:
+    """Micro-batches per optimiser update: ``optim.global_batch / (world size x data.batch_size)``.
+
+    A global batch that the ranks' micro-batches do not divide is an error naming the three numbers (the paper's
+    128 is reached, e.g., on 4 nodes x 8 GPUs with batch 4 (ModelScope) or 1 and 4 accumulation steps
+    (AnimateDiff))."""
+    per_micro = world_size * batch_size
+    if world_size < 1 or batch_size < 1 or global_batch % per_micro:
+        raise ValueError(
+            f"optim.global_batch={global_batch} is not a multiple of world size {world_size} x "
+            f"data.batch_size={batch_size} = {per_micro}: choose a global batch, batch size or number of ranks "
+            "that divide"
+        )
+    return global_batch // per_micro
 
 
 class TrainConfig(_Strict):

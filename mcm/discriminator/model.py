@@ -28,21 +28,25 @@ from mcm.discriminator.backbone import DinoFeatureExtractor
 from mcm.discriminator.config import DiscriminatorConfig
 from mcm.discriminator.heads import DiscriminatorHead
 
+SEED_LIMIT = 2**64  # torch.manual_seed accepts seeds in [0, 2**64)
+
 
 class ImageDiscriminator(nn.Module):
     """D_psi: frozen DINOv2 features, trainable text-conditioned heads (see module docstring)."""
 
-    def __init__(self, config: DiscriminatorConfig, backbone: Optional[DinoFeatureExtractor] = None):
+    def __init__(self, config: DiscriminatorConfig, backbone: Optional[DinoFeatureExtractor] = None,
+                 head_seed: Optional[int] = None):
         super().__init__()
         self.config = config
         self.backbone = backbone if backbone is not None else DinoFeatureExtractor.from_config(config)
-        self.heads = nn.ModuleDict({
-            f"block{b}": DiscriminatorHead(
-                self.backbone.hidden_size, config.head_channels, config.text_embed_dim, config.cmap_dim,
-                config.head_kernel_size, config.virtual_batch_size, config.leaky_relu_slope,
-            )
-            for b in self.backbone.feature_blocks
-        })
+        with _seeded_rng(head_seed):
+            self.heads = nn.ModuleDict({
+                f"block{b}": DiscriminatorHead(
+                    self.backbone.hidden_size, config.head_channels, config.text_embed_dim, config.cmap_dim,
+                    config.head_kernel_size, config.virtual_batch_size, config.leaky_relu_slope,
+                )
+                for b in self.backbone.feature_blocks
+            })
 
     # --- the pipeline, step by step -------------------------------------------------------------------------
 
@@ -108,9 +112,32 @@ class ImageDiscriminator(nn.Module):
         return self
 
 
-def build_discriminator(config: Optional[DiscriminatorConfig] = None) -> ImageDiscriminator:
-    """Build D_psi from its config (loads or creates the backbone)."""
-    return ImageDiscriminator(config or DiscriminatorConfig())
+def build_discriminator(config: Optional[DiscriminatorConfig] = None, backbone: Optional[DinoFeatureExtractor] = None,
+                        seed: Optional[int] = None) -> ImageDiscriminator:
+    """Build D_psi (Eq. 4-5, Appendix C.1) from its config; ``backbone`` defaults to the config's (loaded, or the
+    tiny random one, itself seeded by ``tiny_backbone.seed``).
+
+    ``seed`` initialises the trainable heads (weights and spectral-norm vectors) from that seed alone, without
+    reading or advancing the global RNG, so every rank builds the same heads whatever it drew before (pass
+    the same seed on every rank; nothing is broadcast). ``None`` draws them from the global RNG (the legacy
+    behaviour: ranks then agree only if they consumed that RNG identically).
+    """
+    return ImageDiscriminator(config or DiscriminatorConfig(), backbone=backbone, head_seed=seed)
+
+
+@contextlib.contextmanager
+def _seeded_rng(seed: Optional[int]) -> Iterator[None]:
+    """Within the block the CPU RNG starts from ``seed``; on exit the global RNG is as before. No-op if None.
+
+    The heads are built on the CPU, so only the CPU generator is forked (``devices=[]``)."""
+    if seed is None:
+        yield
+        return
+    if not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed={seed} must lie in [0, 2**64)")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 @contextlib.contextmanager

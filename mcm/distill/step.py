@@ -16,21 +16,23 @@ one-step student sample before calling :meth:`ConsistencyDistillation.loss` (``m
 The no-grad passes run first, so their activations are freed before the student's graph is built: peak
 memory is the student's forward+backward plus a few latents. Randomness comes in as tensors
 (:class:`StepNoise`), drawn per *global* micro-batch from (seed, update, micro-batch), so a run on any number of
-ranks sees the same t, eps and w for the same sample.
+ranks sees the same t, eps and w for the same sample (``mcm.distill.draws``). The no-grad passes run with the
+network in eval mode (deterministic: no dropout), the student's pass in the mode the trainer set.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Optional
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Optional
 
 import torch
 from torch import nn
 
-from mcm.config.schema import DistillConfig, TeacherConfig
-from mcm.discriminator.sparse_frames import sample_frame_indices
+from mcm.config.schema import DistillConfig
+from mcm.distill.draws import StepNoise
 from mcm.motion.representations import MotionRepresentation, RawMotion
-from mcm.distill.guidance import lcm_guidance, sample_guidance_scale
+from mcm.distill.guidance import lcm_guidance
 from mcm.distill.losses import consistency_distance
 from mcm.distill.scalings import append_dims, consistency_output
 from mcm.distill.solver import DDIMSolver
@@ -38,63 +40,20 @@ from mcm.student.lora import adapters_disabled
 from mcm.teachers.base import Teacher
 
 
-AUG_SEED_RANGE = 2**62
+@contextmanager
+def eval_mode(network: nn.Module) -> Iterator[None]:
+    """Within this block ``network`` is in eval mode (dropout off), then back in the mode it was in.
 
-
-@dataclass
-class StepNoise:
-    """The random draws of one micro-batch: grid index (B,), noise like the latents (B, C, F, h, w),
-    guidance w (B,); for MCM also the mixed-trajectory coin ``generated`` (one per global micro-batch, so
-    the same on every rank) with the pure noise z of its one-step sample (B, C, F, h, w), the sparse frame
-    indices (B, l) and one augmentation seed per video (B,) for the discriminator."""
-
-    index: torch.Tensor
-    noise: torch.Tensor
-    w: torch.Tensor
-    generated: bool = False
-    start_noise: Optional[torch.Tensor] = None
-    frames: Optional[torch.Tensor] = None
-    aug_seeds: Optional[torch.Tensor] = None
-
-    def slice(self, start: int, stop: int) -> "StepNoise":
-        cut = lambda x: None if x is None else x[start:stop]  # noqa: E731
-        return StepNoise(cut(self.index), cut(self.noise), cut(self.w), self.generated, cut(self.start_noise),
-                         cut(self.frames), cut(self.aug_seeds))
-
-    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> "StepNoise":
-        move = lambda x, *a: None if x is None else x.to(device, *a)  # noqa: E731
-        return StepNoise(self.index.to(device), self.noise.to(device, dtype), self.w.to(device), self.generated,
-                         move(self.start_noise, dtype), move(self.frames), self.aug_seeds)
-
-
-def draw_step_noise(
-    generator: torch.Generator,
-    batch: int,
-    latent_shape: tuple[int, ...],
-    num_ddim_timesteps: int,
-    teacher_cfg: TeacherConfig,
-    lambda_real: float = 1.0,
-    sparse_frames: int = 0,
-    frame_sampling: str = "random",
-) -> StepNoise:
-    """Draw the randomness of a (global) micro-batch on the CPU from ``generator``.
-
-    The LCM draws come first, so an LCM run (``lambda_real=1``, ``sparse_frames=0``) draws exactly them; the
-    mixed-trajectory coin (Eq. 9) is drawn only when ``lambda_real < 1`` and the frame indices only when
-    ``sparse_frames > 0`` (latent_shape is (C, F, h, w))."""
-    from mcm.trajectories.mixed import draw_generated
-
-    index = torch.randint(0, num_ddim_timesteps, (batch,), generator=generator)
-    noise = torch.randn((batch, *latent_shape), generator=generator)
-    w = sample_guidance_scale(batch, teacher_cfg.guidance_min, teacher_cfg.guidance_max, generator)
-    out = StepNoise(index=index, noise=noise, w=w)
-    if draw_generated(generator, lambda_real):
-        out = replace(out, generated=True, start_noise=torch.randn((batch, *latent_shape), generator=generator))
-    if sparse_frames > 0:
-        frames = sample_frame_indices(batch, latent_shape[1], sparse_frames, generator, frame_sampling)
-        seeds = torch.randint(0, AUG_SEED_RANGE, (batch,), generator=generator)
-        out = replace(out, frames=frames, aug_seeds=seeds)
-    return out
+    The no-grad passes (teacher, target, one-step sample) must be deterministic: diffusers' UNet3D blocks
+    carry ``TemporalConvLayer(dropout=0.1)``, exactly in the temporal layers that carry motion. The student's
+    own pass keeps the training mode (the authors' dropout; the UNet3D block checkpointing also only runs in
+    training mode)."""
+    was_training = network.training
+    network.eval()
+    try:
+        yield
+    finally:
+        network.train(was_training)
 
 
 @dataclass
@@ -140,11 +99,17 @@ class ConsistencyDistillation:
         return consistency_output(x_t, x0, t, self.cfg.timestep_scaling, self.cfg.sigma_data)
 
     @torch.no_grad()
+    def no_grad_consistency_fn(self, x_t: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """f(x_t, t) without gradients, deterministic (eval mode): the target and the one-step sample."""
+        with eval_mode(self.teacher.network):
+            return self.consistency_fn(x_t, t, text)
+
+    @torch.no_grad()
     def teacher_solver_step(
         self, x_t: torch.Tensor, t: torch.Tensor, text: torch.Tensor, uncond: torch.Tensor, w: torch.Tensor
     ) -> torch.Tensor:
         """x_{t-s} = DDIM(x_t; guided teacher)   (Eq. 2)."""
-        with adapters_disabled(self.teacher.network):
+        with adapters_disabled(self.teacher.network), eval_mode(self.teacher.network):
             eps_c, eps_u = self.teacher.guided_noise(x_t, t, text, uncond)
         eps_c, eps_u = eps_c.to(x_t.dtype), eps_u.to(x_t.dtype)
         x0_c = self.solver.predicted_x0(x_t, eps_c, t)
@@ -155,8 +120,8 @@ class ConsistencyDistillation:
 
     @torch.no_grad()
     def target(self, x_prev: torch.Tensor, t_prev: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """f_theta-(x_{t-s}, t - s): the same network under no_grad (LoRA: no EMA copy)."""
-        return self.consistency_fn(x_prev, t_prev, text)
+        """f_theta-(x_{t-s}, t - s): the same network under no_grad (LoRA: no EMA copy), deterministic."""
+        return self.no_grad_consistency_fn(x_prev, t_prev, text)
 
     def loss(
         self,

@@ -31,7 +31,12 @@ class MotionConfig(BaseModel):
     corr_mode: Literal["local", "global"] = Field(
         "local", description="Cost volume between consecutive frames: local (radius r) or global (all pairs)."
     )
-    corr_eps: float = Field(1e-6, gt=0.0, description="Epsilon of the per-position L2 normalisation in corr.")
+    corr_normalisation: Literal["scaled_dot", "cosine"] = Field(
+        "scaled_dot",
+        description="corr values: pairwise dot products / sqrt(C) (paper, authors) or cosine similarity "
+        "(blind to the latents' magnitude).",
+    )
+    corr_eps: float = Field(1e-6, gt=0.0, description="Epsilon of the L2 normalisation of corr_normalisation=cosine.")
     fft_cutoff: float = Field(
         0.25, gt=0.0, description="Butterworth cut-off D0 as a fraction of the Nyquist frequency (radius in [0, sqrt(3)])."
     )

@@ -8,7 +8,7 @@ name           M(x)                                                         outp
 ``raw``        x (the LCM baseline, Eq. 3)                                  (B, C, F, H, W)
 ``diff``       x[:, :, 1:] - x[:, :, :-1] (consecutive-frame difference)    (B, C, F-1, H, W)
 ``corr``       cost volume of consecutive frames, local (radius r) or       (B, (2r+1)^2, F-1, H, W)
-               global (all position pairs); cosine-normalised               (B, H*W, F-1, H, W)
+               global (all position pairs); dot products / sqrt(C)          (B, H*W, F-1, H, W)
 ``lowfreq``    Re IFFT3(FFT3(x) * B_low) over (t, h, w), Butterworth        (B, C, F, H, W)
 ``highfreq``   x - lowfreq(x) = Re IFFT3(FFT3(x) * (1 - B_low))             (B, C, F, H, W)
 ``learnable``  x + head(x), per-frame head of Fig. 4 with an EMA target     (B, C, F, H, W)
@@ -51,16 +51,29 @@ def latent_difference(latents: torch.Tensor) -> torch.Tensor:
     return latents[:, :, 1:] - latents[:, :, :-1]
 
 
-def _unit_channels(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """L2-normalise each position's channel vector (dim 1); zero vectors stay zero."""
-    return x / x.norm(dim=1, keepdim=True).clamp_min(eps)
+CORR_NORMALISATIONS = ("scaled_dot", "cosine")
 
 
-def local_correlation(latents: torch.Tensor, radius: int = 7, eps: float = 1e-6) -> torch.Tensor:
+def _normalise_channels(x: torch.Tensor, normalisation: str, eps: float) -> torch.Tensor:
+    """Per-position channel vectors (dim 1) prepared so that their dot product is the correlation.
+
+    ``scaled_dot`` (the paper: "pairwise dot products"; the authors scale them by 1/sqrt(C), as attention
+    does): each factor is multiplied by C^(-1/4), so <a, b> comes out divided by sqrt(C) and the volume keeps
+    the latents' magnitude. ``cosine``: L2-normalised vectors (zero vectors stay zero); blind to magnitude.
+    """
+    if normalisation == "scaled_dot":
+        return x * x.shape[1] ** -0.25
+    if normalisation == "cosine":
+        return x / x.norm(dim=1, keepdim=True).clamp_min(eps)
+    raise ValueError(f"corr_normalisation={normalisation!r} must be one of {CORR_NORMALISATIONS}")
+
+
+def local_correlation(latents: torch.Tensor, radius: int = 7, eps: float = 1e-6,
+                      normalisation: str = "scaled_dot") -> torch.Tensor:
     """Local cost volume between consecutive frames: (B, C, F, H, W) -> (B, (2r+1)^2, F-1, H, W).
 
-    ``out[b, k, f, y, x] = <a(y, x), b(y + dy, x + dx)>`` with ``a``, ``b`` frames f and f+1 after L2
-    normalisation of every position's channel vector (cosine similarity in [-1, 1]); displacement
+    ``out[b, k, f, y, x] = <a(y, x), b(y + dy, x + dx)> / sqrt(C)`` with ``a``, ``b`` frames f and f+1
+    (``normalisation='cosine'``: of the L2-normalised channel vectors, in [-1, 1]); displacement
     ``k = (dy + r) * (2r + 1) + (dx + r)`` for dy, dx in [-r, r]. Positions outside frame f+1 are zero
     (correlation 0). If frame f+1 is frame f moved by (ky, kx) pixels, the volume peaks at (dy, dx) = (ky, kx).
     """
@@ -68,7 +81,7 @@ def local_correlation(latents: torch.Tensor, radius: int = 7, eps: float = 1e-6)
     if radius < 0:
         raise ValueError(f"corr_radius={radius} must be >= 0")
     b, c, f, h, w = latents.shape
-    unit = _unit_channels(latents, eps)
+    unit = _normalise_channels(latents, normalisation, eps)
     cur = unit[:, :, :-1]  # (B, C, F-1, H, W)
     nxt = F.pad(unit[:, :, 1:], (radius, radius, radius, radius))  # (B, C, F-1, H+2r, W+2r)
     side = 2 * radius + 1
@@ -79,15 +92,15 @@ def local_correlation(latents: torch.Tensor, radius: int = 7, eps: float = 1e-6)
     return torch.stack(vols, dim=1)
 
 
-def global_correlation(latents: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+def global_correlation(latents: torch.Tensor, eps: float = 1e-6, normalisation: str = "scaled_dot") -> torch.Tensor:
     """Global 4D cost volume between consecutive frames: (B, C, F, H, W) -> (B, H*W, F-1, H, W).
 
-    ``out[b, q, f, y, x] = <a(y, x), b(q)>`` for every position q = (qy * W + qx) of frame f+1, with the
-    same cosine normalisation as :func:`local_correlation`. Memory grows as (H*W)^2 per frame pair.
+    ``out[b, q, f, y, x] = <a(y, x), b(q)> / sqrt(C)`` for every position q = (qy * W + qx) of frame f+1,
+    with the normalisation of :func:`local_correlation`. Memory grows as (H*W)^2 per frame pair.
     """
     _check_video(latents, 2, "corr")
     b, c, f, h, w = latents.shape
-    unit = _unit_channels(latents, eps)
+    unit = _normalise_channels(latents, normalisation, eps)
     cur = unit[:, :, :-1].flatten(3)  # (B, C, F-1, HW)
     nxt = unit[:, :, 1:].flatten(3)
     vol = torch.einsum("bcfp,bcfq->bqfp", cur, nxt)  # (B, HW_next, F-1, HW_cur)
@@ -182,20 +195,22 @@ class DiffMotion(MotionRepresentation):
 
 
 class CorrMotion(MotionRepresentation):
-    """M(x) = cosine cost volume of consecutive frames, local (radius r) or global."""
+    """M(x) = cost volume of consecutive frames (dot products / sqrt(C)), local (radius r) or global."""
 
     name = "corr"
 
-    def __init__(self, mode: str = "local", radius: int = 7, eps: float = 1e-6):
+    def __init__(self, mode: str = "local", radius: int = 7, eps: float = 1e-6, normalisation: str = "scaled_dot"):
         super().__init__()
         if mode not in ("local", "global"):
             raise ValueError(f"corr_mode={mode!r} must be 'local' or 'global'")
-        self.mode, self.radius, self.eps = mode, radius, eps
+        if normalisation not in CORR_NORMALISATIONS:
+            raise ValueError(f"corr_normalisation={normalisation!r} must be one of {CORR_NORMALISATIONS}")
+        self.mode, self.radius, self.eps, self.normalisation = mode, radius, eps, normalisation
 
     def forward(self, latents: torch.Tensor, target: bool = False) -> torch.Tensor:
         if self.mode == "local":
-            return local_correlation(latents, self.radius, self.eps)
-        return global_correlation(latents, self.eps)
+            return local_correlation(latents, self.radius, self.eps, self.normalisation)
+        return global_correlation(latents, self.eps, self.normalisation)
 
 
 class FrequencyMotion(MotionRepresentation):
@@ -244,7 +259,7 @@ MotionBuilder = Callable[[MotionConfig, int], MotionRepresentation]
 MOTION_REGISTRY: dict[str, MotionBuilder] = {
     "raw": lambda cfg, ch: RawMotion(),
     "diff": lambda cfg, ch: DiffMotion(),
-    "corr": lambda cfg, ch: CorrMotion(cfg.corr_mode, cfg.corr_radius, cfg.corr_eps),
+    "corr": lambda cfg, ch: CorrMotion(cfg.corr_mode, cfg.corr_radius, cfg.corr_eps, cfg.corr_normalisation),
     "lowfreq": lambda cfg, ch: FrequencyMotion("low", cfg.fft_cutoff, cfg.butterworth_order),
     "highfreq": lambda cfg, ch: FrequencyMotion("high", cfg.fft_cutoff, cfg.butterworth_order),
     "learnable": lambda cfg, ch: LearnableMotion(
@@ -261,11 +276,19 @@ def register_motion_representation(name: str, builder: MotionBuilder) -> None:
 
 
 def build_motion_representation(config: MotionConfig | None = None,
-                                latent_channels: int = DEFAULT_LATENT_CHANNELS) -> MotionRepresentation:
-    """Build M(.) named by ``config.name`` for latents with ``latent_channels`` channels."""
+                                latent_channels: int = DEFAULT_LATENT_CHANNELS,
+                                seed: Optional[int] = None) -> MotionRepresentation:
+    """Build M(.) named by ``config.name`` for latents with ``latent_channels`` channels.
+
+    ``seed``: initialise the learnable head from this seed alone, without reading or advancing the global RNG,
+    so every rank builds the same head whatever it drew before (like the LoRA's seeded init)."""
     config = config or MotionConfig()
     if config.name not in MOTION_REGISTRY:
         raise ValueError(f"motion.name={config.name!r} is unknown; choose one of {sorted(MOTION_REGISTRY)}")
     if latent_channels < 1:
         raise ValueError(f"latent_channels={latent_channels} must be >= 1")
-    return MOTION_REGISTRY[config.name](config, latent_channels)
+    if seed is None:
+        return MOTION_REGISTRY[config.name](config, latent_channels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MOTION_REGISTRY[config.name](config, latent_channels)

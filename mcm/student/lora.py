@@ -80,8 +80,16 @@ def lora_layers(network: nn.Module) -> list[BaseTunerLayer]:
 
 
 def set_adapters_enabled(network: nn.Module, enabled: bool) -> None:
+    """Switch the adapters on or off without touching which LoRA parameters train.
+
+    peft's ``enable_adapters`` also sets ``requires_grad`` (off: False everywhere; on: ``set_adapter`` makes
+    every LoRA parameter trainable again), which would undo a freezing such as the two-stage baseline's
+    (issue 8, defect 8): the flags are restored after the switch."""
     for layer in lora_layers(network):
+        trainable = [(p, p.requires_grad) for p in layer.parameters()]
         layer.enable_adapters(enabled)
+        for p, flag in trainable:
+            p.requires_grad_(flag)
 
 
 @contextmanager

@@ -5,45 +5,57 @@ Launch (one process, DDP on one node, several nodes through Kubeflow Trainer's P
     torchrun --nproc_per_node 8 -m mcm.cli.main distill --config modelscope --output runs/ms
     torchrun -m mcm.cli.main distill ...   # torchrun reads PET_NNODES, PET_NODE_RANK, PET_MASTER_ADDR, ...
 
-One ``accelerator.accumulate`` covers every trained module (student network, motion head, discriminator; the
-authors' nested contexts stepped every 2 micro-batches and never all-reduced the student), so ranks stay
-identical and both optimisers step exactly once per ``optim.grad_accum`` micro-batches.
-
-One micro-batch of MCM (Sections 3.1-3.3):
-    1. inputs: latents of V, the draws of (seed, update, micro-batch) (t, eps, w, mixed coin, sparse frames),
-       real images (M, or frames of V), and for a generated trajectory the one-step student sample (Eq. 7-9)
-    2. student backward: MCD loss (Eq. 6) + lambda_adv x adversarial loss (Eq. 4) on l decoded frames of the raw
-       student prediction, D frozen                                       -> LoRA + motion-head gradients
-    3. discriminator backward: hinge + penalty (Eq. 5) on real images and the detached fakes -> D gradients
-At each optimiser step: all-reduce the non-DDP gradients (motion head, D heads), clip, step both optimisers,
-then move the motion head's EMA target (decay 0.95).
+The micro-step's losses (Eq. 4-9) are computed by :class:`mcm.distill.mcm_step.MCMStep`, a function of the
+micro-batch and its draws; this file does what only a trainer knows:
+    1. the micro-batch: encode V to latents, read M (or frames of V), draw (seed, update, micro-batch)'s noise
+    2. backward: the student's loss into the LoRA + motion head, the discriminator's into D's heads, each through
+       its own loss scaler (fp16), under one ``accelerator.accumulate`` over every trained module (the authors'
+       nested contexts stepped every 2 micro-batches and never all-reduced the student)
+    3. at each update: all-reduce the non-DDP gradients (motion head, D heads), unscale + clip + step each
+       optimiser, move the motion head's EMA target (decay 0.95)
+    4. at the logging interval (the only host syncs besides the preemption flag): reduce the terms over ranks,
+       grow the penalty weight from the averaged penalty, log; validate; checkpoint.
+The global batch is ``optim.global_batch`` (128 in the paper); the accumulation follows from it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict, defaultdict
-from dataclasses import dataclass
+from collections import defaultdict
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from mcm.config.load import config_to_yaml, load_config
-from mcm.config.schema import MCMConfig
-from mcm.distill.adversarial import generator_loss, discriminator_objective
-from mcm.distill.step import ConsistencyDistillation, StepNoise, draw_step_noise
-from mcm.discriminator.sparse_frames import repeat_per_frame
+from mcm.config.schema import MCMConfig, gradient_accumulation_steps
+from mcm.distill.draws import StepNoise, draw_rank_slice, micro_batch_seed
+from mcm.distill.mcm_step import MCMStep, MicroBatch, MicroStepLosses
+from mcm.distill.step import ConsistencyDistillation
 from mcm.motion.representations import build_motion_representation
+from mcm.runs.checkpoint import Checkpointer
+from mcm.runs.folder import (
+    FINAL_DIR,
+    FORMAT_VERSION,
+    MOTION_EMA_PREFIX,
+    MOTION_PREFIX,
+    RUN_CONFIG,
+    STUDENT_PREFIX,
+    check_format,
+    strip_prefix,
+    with_prefix,
+    write_exported_student,
+    write_run_info,
+)
 from mcm.student.checkpointing import enable_gradient_checkpointing
-from mcm.student.lora import add_lora, load_lora_state_dict, lora_state_dict, save_adapter_folder, trainable_parameters
+from mcm.student.lora import add_lora, load_lora_state_dict, lora_state_dict, trainable_parameters
 from mcm.teachers.registry import load_teacher
 from mcm.trainer.adversarial import DiscriminatorTraining, all_reduce_gradients
-from mcm.trainer.checkpoint import Checkpointer
 from mcm.trainer.data_loading import (
     ImagesAsClips,
     build_image_dataset,
@@ -52,74 +64,69 @@ from mcm.trainer.data_loading import (
     build_video_dataset,
     real_frames_of_videos,
 )
-from mcm.trainer.two_stage import apply_two_stage
-from mcm.trajectories.mixed import MixedTrajectories
 from mcm.trainer.metrics import MetricsLogger
-from mcm.trainer.optim import build_lr_scheduler, build_optimizer
+from mcm.trainer.optim import ScaledOptimizer, build_lr_scheduler, build_optimizer
 from mcm.trainer.preemption import PreemptionGuard
+from mcm.trainer.two_stage import apply_two_stage
 from mcm.trainer.validation import run_validation
+from mcm.trajectories.mixed import MixedTrajectories
+from mcm.utils.tensor_cache import TensorLRU
 
 log = logging.getLogger(__name__)
 
-RUN_CONFIG = "config.yaml"
-FINAL_DIR = "final"
-EXPORT_CONFIG = "mcm_config.yaml"
-STUDENT_PREFIX = "student."
-MOTION_PREFIX = "motion_head."  # the online head (trained with the student)
-MOTION_EMA_PREFIX = "motion_head_ema."  # its EMA target copy
-TEXT_CACHE_SIZE = 4096
 # Sections that define the model being trained: a resumed run must not change them.
 FROZEN_SECTIONS = ("teacher", "student", "distill", "motion", "discriminator", "mixed", "two_stage")
-
-
-@dataclass
-class StepInputs:
-    """What one micro-batch's losses read (this rank's slice). Latents (B, C, F, h, w) are the start points
-    (real or one-step generated); ``captions`` condition them; ``real`` (B*l, 3, H, W) with ``real_captions``
-    are the discriminator's real images (None without a discriminator)."""
-
-    latents: torch.Tensor
-    text: torch.Tensor
-    uncond: torch.Tensor
-    noise: StepNoise
-    captions: list[str]
-    real: Optional[torch.Tensor] = None
-    real_captions: Optional[list[str]] = None
+# Init seeds derived from train.seed: the LoRA's is train.seed itself; the discriminator's in trainer.adversarial.
+MOTION_HEAD_SEED_OFFSET = 1
+AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+MB = 2**20
 
 
 class Trainer:
     def __init__(self, cfg: MCMConfig, run_dir: str | Path, resume: bool = False):
         self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.accelerator = Accelerator(
-            gradient_accumulation_steps=cfg.optim.grad_accum,
-            mixed_precision=cfg.train.mixed_precision,
-            cpu=not torch.cuda.is_available(),
-        )
+        # Autocast and loss scaling are ours (ScaledOptimizer): accelerate prepares the DDP model and runs the
+        # accumulation, but gets mixed_precision "no" so that it creates no shared GradScaler.
+        cpu = not torch.cuda.is_available()
+        world = PartialState(cpu=cpu).num_processes  # the accumulation follows from the global batch and the world
+        self.grad_accum = gradient_accumulation_steps(cfg.optim.global_batch, world, cfg.data.batch_size)
+        self.accelerator = Accelerator(gradient_accumulation_steps=self.grad_accum, mixed_precision="no", cpu=cpu)
         acc = self.accelerator
         self.rank, self.world = acc.process_index, acc.num_processes
         self.is_main = acc.is_main_process
-        set_seed(cfg.train.seed)  # global RNGs; the step's own draws are seeded per (update, micro-batch)
+        set_seed(cfg.train.seed)  # global RNGs; the step's own draws are seeded per (update, micro-batch, sample)
         self.device = acc.device
+        precision = cfg.train.mixed_precision
+        self.autocast_dtype = AUTOCAST_DTYPES.get(precision)
+        fp16 = precision == "fp16"
         self._prepare_run_dir(resume)
 
-        # Teacher + student: one network, LoRA adapters on it.
+        # Teacher + student: one network, LoRA adapters on it (seeded init).
         self.teacher = load_teacher(cfg.teacher)
         add_lora(self.teacher.network, cfg.student, self.teacher.lora_targets, seed=cfg.train.seed)
         apply_two_stage(self.teacher.network, cfg.two_stage)
         if cfg.train.gradient_checkpointing:
             enable_gradient_checkpointing(self.teacher.network)
         self.teacher.to(self.device)
-        self.teacher.network.train()
-        # M(.) of Eq. 6; a learnable head trains in the student's optimiser, its EMA copy is the target's M.
-        self.motion = build_motion_representation(cfg.motion, self.teacher.latent_channels)
+        self.teacher.network.train()  # the student's pass; the no-grad passes switch to eval mode themselves
+        # M(.) of Eq. 6; a learnable head (seeded: every rank builds the same one) trains in the student's
+        # optimiser, its EMA copy is the target's M.
+        self.motion = build_motion_representation(cfg.motion, self.teacher.latent_channels,
+                                                  seed=cfg.train.seed + MOTION_HEAD_SEED_OFFSET)
         self.distill = ConsistencyDistillation(self.teacher, cfg.distill, self.motion).to(self.device)
-        self.mixed = MixedTrajectories(self.distill)
+        self.mixed = MixedTrajectories(self.distill, cfg.distill.lambda_real, cfg.mixed.captions)
         self.params = trainable_parameters(self.teacher.network)
         self.motion_params = self.motion.trainable_parameters()
         optimizer = build_optimizer(self.params + self.motion_params, cfg.optim)
         self.lr_scheduler = build_lr_scheduler(optimizer, cfg.optim)  # stepped by us, once per update
-        self.student_net, self.optimizer = acc.prepare(self.teacher.network, optimizer)
-        self.adv = DiscriminatorTraining(cfg.discriminator, self.teacher, acc) if cfg.discriminator.enabled else None
+        self.student_net = acc.prepare(self.teacher.network)
+        self.optimizer = ScaledOptimizer(optimizer, self.params + self.motion_params, fp16, self.device,
+                                         cfg.optim.grad_clip, name="student")
+        self.adv = None
+        if cfg.discriminator.enabled:
+            self.adv = DiscriminatorTraining(cfg.discriminator, self.teacher, self.device, cfg.train.seed, fp16)
+        self.mcm_step = MCMStep(self.distill, self.mixed, None if self.adv is None else self.adv.adversary,
+                                cfg.distill.lambda_adv)
         self.trained_modules = [self.student_net, *self.motion.trainable_modules().values()]
         if self.adv is not None:
             self.trained_modules.append(self.adv.disc)
@@ -129,7 +136,7 @@ class Trainer:
         self.step = 0  # optimiser updates done
         self.position = 0  # global micro-batches consumed
         self.optimizer_steps = 0
-        self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.text_cache = TensorLRU(int(cfg.data.text_cache_mb * MB))
         self.uncond = self.teacher.encode_text([""]).to(self.device)
         if resume:
             self._resume()
@@ -148,7 +155,7 @@ class Trainer:
         self.loader = build_loader(self.dataset, cfg, self.rank, self.world, start=self.position)
         # One image per fake frame (B x l) with a discriminator; B captions for the generated branch otherwise.
         self.frames_per_video = cfg.discriminator.sparse_frames if self.adv is not None else 1
-        wants_images = self.adv is not None or (cfg.distill.lambda_real < 1 and cfg.mixed.captions == "image")
+        wants_images = self.adv is not None or self.mixed.wants_image_captions
         self.image_batches = None
         if images is not None and wants_images:
             batch = cfg.data.batch_size * self.frames_per_video
@@ -160,6 +167,7 @@ class Trainer:
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if resume and path.is_file():
+                check_format(self.run_dir, "--resume")
                 saved = load_config(str(path))
                 for section in FROZEN_SECTIONS:
                     if getattr(saved, section) != getattr(self.cfg, section):
@@ -168,6 +176,7 @@ class Trainer:
                             "start a new --output folder instead"
                         )
             path.write_text(config_to_yaml(self.cfg))
+            write_run_info(self.run_dir)
         self.accelerator.wait_for_everyone()
 
     def _resume(self) -> None:
@@ -176,10 +185,12 @@ class Trainer:
             log.warning("--resume: no complete checkpoint in %s, starting from scratch", self.run_dir)
             return
         weights, opt_states, state = self.checkpointer.load(latest)
-        load_lora_state_dict(
-            self.teacher.network, {k[len(STUDENT_PREFIX):]: v for k, v in weights.items() if k.startswith(STUDENT_PREFIX)}
-        )
-        self.optimizer.optimizer.load_state_dict(opt_states["optimizer"])
+        found = state.get("format_version", 1)
+        if found != FORMAT_VERSION:
+            raise ValueError(f"--resume: checkpoint {latest} has format version {found}, this mcm reads format "
+                             f"version {FORMAT_VERSION}; start a new --output folder")
+        load_lora_state_dict(self.teacher.network, strip_prefix(STUDENT_PREFIX, weights))
+        self.optimizer.load_state_dict(opt_states["optimizer"])
         self.lr_scheduler.load_state_dict(opt_states["lr_scheduler"])
         self._load_motion(weights)
         if self.adv is not None:
@@ -189,109 +200,74 @@ class Trainer:
         if self.is_main:
             log.info("resumed from %s at update %d", latest, self.step)
 
-    # --- one micro-batch --------------------------------------------------------------------------------
+    # --- 1. the micro-batch -----------------------------------------------------------------------------
     def text_embeddings(self, captions: list[str]) -> torch.Tensor:
+        """Text states (B, L, D) on the device; cached on the CPU (LRU bounded by ``data.text_cache_mb``)."""
         if not self.cfg.data.cache_text_embeddings:
             return self.teacher.encode_text(captions).to(self.device)
-        missing = [c for c in dict.fromkeys(captions) if c not in self._text_cache]
-        if missing:
-            for caption, emb in zip(missing, self.teacher.encode_text(missing)):
-                self._text_cache[caption] = emb
-                while len(self._text_cache) > TEXT_CACHE_SIZE:
-                    self._text_cache.popitem(last=False)
-        for c in captions:
-            self._text_cache.move_to_end(c)
-        return torch.stack([self._text_cache[c] for c in captions]).to(self.device)
+        return self.text_cache.get_batch(captions, self.teacher.encode_text, self.device)
 
     def step_noise(self, micro: int, latent_shape: tuple[int, ...], batch: int) -> StepNoise:
-        """This rank's slice of the global micro-batch's draws, seeded by (seed, update, micro-batch).
+        """This rank's slice of the global micro-batch's draws, seeded by (seed, update, micro-batch, sample).
 
-        The mixed-trajectory coin is one draw for the global micro-batch: every rank takes the same branch."""
+        Only this rank's samples are drawn; the mixed-trajectory coin is one draw for the global micro-batch, so
+        every rank takes the same branch."""
         cfg = self.cfg
-        seed = (cfg.train.seed * 1_000_003 + self.step) * 1009 + micro
-        g = torch.Generator().manual_seed(seed)
-        full = draw_step_noise(
-            g, batch * self.world, latent_shape, cfg.distill.num_ddim_timesteps, cfg.teacher,
-            lambda_real=cfg.distill.lambda_real,
-            sparse_frames=cfg.discriminator.sparse_frames if self.adv is not None else 0,
+        return draw_rank_slice(
+            micro_batch_seed(cfg.train.seed, self.step, micro), self.rank * batch, batch, latent_shape,
+            cfg.distill.num_ddim_timesteps, cfg.teacher, lambda_real=self.mixed.lambda_real,
+            sparse_frames=self.frames_per_video if self.adv is not None else 0,
             frame_sampling=cfg.discriminator.frame_sampling,
-        )
-        return full.slice(self.rank * batch, (self.rank + 1) * batch).to(self.device)
+        ).to(self.device)
 
-    def step_inputs(self, batch: dict, micro: int) -> StepInputs:
-        """1. The micro-batch's start latents, conditions, draws and real images (see the module docstring)."""
+    def step_inputs(self, batch: dict, micro: int) -> tuple[MicroBatch, StepNoise]:
+        """The micro-batch as the step reads it (latents of V, captions, real images) and its draws."""
         video = batch["video"].to(self.device)
         latents = self.teacher.encode_video(video)
         noise = self.step_noise(micro, tuple(latents.shape[1:]), latents.shape[0])
         captions, real, real_captions = list(batch["caption"]), None, None
-        l = self.frames_per_video
         if self.image_batches is not None:  # read on every micro-batch, so the stream position is the step's
             images = next(self.image_batches)
             real, real_captions = images["image"].to(self.device), list(images["caption"])
         elif self.adv is not None:  # frames of V serve as the real images
             real = real_frames_of_videos(video, noise.frames)
-            real_captions = [c for c in captions for _ in range(l)]
-        if noise.generated and self.cfg.mixed.captions == "image" and real_captions is not None:
-            captions = real_captions[::l]
-        text = self.text_embeddings(captions)
+            real_captions = [c for c in captions for _ in range(self.frames_per_video)]
         uncond = self.uncond.expand(latents.shape[0], *self.uncond.shape[1:])
-        latents = self.mixed.start_latents(latents, noise.generated, noise.start_noise, text)  # Eq. 7-8
-        return StepInputs(latents, text, uncond, noise, captions, real if self.adv is not None else None, real_captions)
+        return MicroBatch(latents, captions, uncond, real if self.adv is not None else None, real_captions), noise
 
-    def student_backward(self, inputs: StepInputs) -> tuple[dict[str, torch.Tensor], Optional[torch.Tensor]]:
-        """2. MCD (Eq. 6) + lambda_adv x adversarial (Eq. 4) loss, backward into the LoRA and motion head.
+    def autocast(self):
+        """fp16/bf16 autocast over the whole micro-step (teacher, target, student, D); the VAE opts out."""
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-        Returns the logged terms and the fake frames (B*l, 3, H, W) for the discriminator (None without one)."""
-        out = self.distill.loss(inputs.latents, inputs.text, inputs.uncond, inputs.noise, student_network=self.student_net)
-        loss = out.loss
-        terms = {"loss_mcd": out.loss.detach(), "generated_start": torch.tensor(float(inputs.noise.generated))}
-        if out.collapse is not None:
-            terms["motion_collapse"] = out.collapse
-        fake = None
-        if self.adv is not None:
-            l = inputs.noise.frames.shape[1]
-            text = self.adv.text(inputs.captions)
-            adv, fake = generator_loss(self.adv.disc, self.adv.decode, out.student_x0, inputs.noise.frames,
-                                       None if text is None else repeat_per_frame(text, l), inputs.noise.aug_seeds)
-            loss = loss + self.cfg.distill.lambda_adv * adv
-            terms["loss_adv_g"] = adv.detach()
-        terms["loss"] = loss.detach()
-        self.accelerator.backward(loss)
-        return terms, None if fake is None else fake.detach()
-
-    def discriminator_backward(self, inputs: StepInputs, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        """3. Hinge + gradient penalty (Eq. 5) on real images and the detached fakes, backward into D."""
-        l = inputs.noise.frames.shape[1]
-        real_text = self.adv.text(inputs.real_captions)
-        fake_text = self.adv.text(inputs.captions)
-        fake_text = None if fake_text is None else repeat_per_frame(fake_text, l)
-        loss, terms = discriminator_objective(self.adv.disc, inputs.real, real_text, fake, fake_text,
-                                              inputs.noise.aug_seeds, self.adv.penalty_weight, self.step)
-        self.accelerator.backward(loss)
-        return terms
+    # --- 2. backward ------------------------------------------------------------------------------------
+    def losses(self, batch: dict, micro: int) -> MicroStepLosses:
+        """The micro-step's losses (Eq. 4-9, :class:`MCMStep`), under autocast; no backward."""
+        inputs, noise = self.step_inputs(batch, micro)
+        with self.autocast():
+            return self.mcm_step(inputs, noise, self.text_embeddings, self.student_net)
 
     def micro_step(self, batch: dict, micro: int) -> dict[str, torch.Tensor]:
-        """One micro-batch: inputs, the student's backward, then the discriminator's; returns detached terms."""
-        inputs = self.step_inputs(batch, micro)
-        terms, fake = self.student_backward(inputs)
-        if self.adv is not None:
-            terms.update(self.discriminator_backward(inputs, fake))
-        return terms
+        """One micro-batch: its losses, the student's backward, then the discriminator's; returns detached terms."""
+        out = self.losses(batch, micro)
+        self.optimizer.backward(out.student, self.grad_accum)
+        if out.discriminator is not None:
+            self.adv.optimizer.backward(out.discriminator, self.grad_accum)
+        return out.terms
 
+    # --- 3. the update ----------------------------------------------------------------------------------
     def optimizer_step(self) -> Optional[torch.Tensor]:
-        """Both optimisers (accelerate skips them inside an accumulation); returns the grad norm at a boundary."""
-        acc, grad_norm = self.accelerator, None
-        if acc.sync_gradients:
-            all_reduce_gradients(self.motion_params + (self.adv.params if self.adv is not None else []))
-            grad_norm = acc.clip_grad_norm_(self.params + self.motion_params, self.cfg.optim.grad_clip)
-            self.optimizer_steps += 1
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        """At an accumulation boundary: all-reduce the non-DDP gradients, then each optimiser unscales, clips
+        and steps with its own scaler; the EMA target follows. Returns the student's grad norm (else None)."""
+        if not self.accelerator.sync_gradients:
+            return None
+        all_reduce_gradients(self.motion_params + (self.adv.params if self.adv is not None else []))
+        grad_norm = self.optimizer.step()
         if self.adv is not None:
             self.adv.optimizer.step()
-            self.adv.optimizer.zero_grad(set_to_none=True)
-        if acc.sync_gradients:
-            self.motion.ema_update()  # the target head follows the online one after each optimiser step
+        self.optimizer_steps += 1
+        self.motion.ema_update()  # the target head follows the online one after each optimiser step
         return grad_norm
 
     # --- the loop ---------------------------------------------------------------------------------------
@@ -305,20 +281,19 @@ class Trainer:
         try:
             while self.step < cfg.optim.max_steps:
                 t0, terms = time.perf_counter(), defaultdict(list)
-                for micro in range(cfg.optim.grad_accum):
+                for micro in range(self.grad_accum):
                     guard.maybe_inject(self.step, micro)
                     batch = next(batches)
                     with acc.accumulate(*self.trained_modules):
                         for key, value in self.micro_step(batch, micro).items():
-                            terms[key].append(value.detach().float().cpu())
+                            terms[key].append(value.detach().float())  # stays on the device: no sync here
                         norm = self.optimizer_step()
                         grad_norm = norm if norm is not None else grad_norm
                     self.position += 1
                 self.lr_scheduler.step()
                 self.step += 1
                 bar.update(1)
-                means = {k: torch.stack(v).mean() for k, v in terms.items()}
-                self._after_update(means, grad_norm, time.perf_counter() - t0)
+                self._after_update(terms, grad_norm, time.perf_counter() - t0)
                 if guard.should_stop(self.device):
                     self.save_checkpoint()
                     status = "preempted"
@@ -337,16 +312,20 @@ class Trainer:
         latest = self.checkpointer.latest()
         return int(latest.name.split("-")[-1]) if latest else -1
 
-    def _after_update(self, terms: dict[str, torch.Tensor], grad_norm: torch.Tensor, seconds: float) -> None:
-        """Log every loss term separately (mean over micro-batches and ranks), validate, checkpoint."""
+    def _after_update(self, terms: dict[str, list[torch.Tensor]], grad_norm: torch.Tensor, seconds: float) -> None:
+        """At the logging interval: every loss term (mean over micro-batches and ranks), the penalty weight's
+        growth from the averaged penalty, the log line; then validation and checkpoints."""
         t = self.cfg.train
         if self.step % t.log_every == 0 or self.step == self.cfg.optim.max_steps:
             keys = sorted(terms)  # the same keys, in the same order, on every rank
-            stacked = torch.stack([terms[k] for k in keys]).to(self.device)
+            stacked = torch.stack([torch.stack(terms[k]).mean() for k in keys]).to(self.device)
+            # the host sync of the interval: one all-reduce, one device-to-host copy
             reduced = dict(zip(keys, self.accelerator.reduce(stacked, reduction="mean").tolist()))
+            if self.adv is not None and "d_penalty" in reduced:
+                self.adv.grow_penalty_weight(reduced["d_penalty"], self.step)
             # loss_cd: the distillation term under its LCM name (same value as loss_mcd), for existing dashboards
             reduced["loss_cd"] = reduced["loss_mcd"]
-            clips = self.cfg.data.batch_size * self.world * self.cfg.optim.grad_accum
+            clips = self.cfg.optim.global_batch
             self.metrics.log(
                 self.step,
                 {
@@ -366,50 +345,44 @@ class Trainer:
 
     # --- artefacts --------------------------------------------------------------------------------------
     def _motion_weights(self) -> dict[str, torch.Tensor]:
-        modules = self.motion.trainable_modules()
-        if not modules:
+        if not self.motion.trainable_modules():
             return {}
         head = self.motion.head  # LearnableMotion: online + EMA target
-        return {
-            **{MOTION_PREFIX + k: v for k, v in head.online.state_dict().items()},
-            **{MOTION_EMA_PREFIX + k: v for k, v in head.target.state_dict().items()},
-        }
+        return {**with_prefix(MOTION_PREFIX, head.online.state_dict()),
+                **with_prefix(MOTION_EMA_PREFIX, head.target.state_dict())}
 
     def _load_motion(self, weights: dict[str, torch.Tensor]) -> None:
         if not self.motion.trainable_modules():
             return
         for prefix, module in ((MOTION_PREFIX, self.motion.head.online), (MOTION_EMA_PREFIX, self.motion.head.target)):
-            state = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+            state = strip_prefix(prefix, weights)
             if not state:
                 raise ValueError(f"the checkpoint has no '{prefix}*' weights for motion.name={self.cfg.motion.name!r}")
             module.load_state_dict(state)
 
     def save_checkpoint(self) -> Path:
-        weights = {STUDENT_PREFIX + k: v for k, v in lora_state_dict(self.teacher.network).items()}
+        weights = with_prefix(STUDENT_PREFIX, lora_state_dict(self.teacher.network))
         weights.update(self._motion_weights())
-        optimizer_states = {
-            "optimizer": self.optimizer.optimizer.state_dict(),
-            "lr_scheduler": self.lr_scheduler.state_dict(),
-        }
+        optimizer_states = {"optimizer": self.optimizer.state_dict(), "lr_scheduler": self.lr_scheduler.state_dict()}
         if self.adv is not None:
             weights.update(self.adv.weights())
             optimizer_states.update(self.adv.optimizer_states())
         state = {
+            "format_version": FORMAT_VERSION,
             "step": self.step,
             "position": self.position,
             "optimizer_steps": self.optimizer_steps,
             "world_size": self.world,
+            "grad_accum": self.grad_accum,
             "config_digest": hash_config(self.cfg),
         }
         return self.checkpointer.save(self.step, weights, optimizer_states, state)
 
     def save_final(self) -> Optional[Path]:
-        """``RUN/final``: a PEFT adapter folder + the config (and a merged diffusers UNet when asked)."""
+        """``RUN/final``: the exported student (PEFT adapter + config; a merged diffusers UNet when asked)."""
         if not self.is_main:
             return None
-        final = self.run_dir / FINAL_DIR
-        save_adapter_folder(self.teacher.network, final)
-        (final / EXPORT_CONFIG).write_text(config_to_yaml(self.cfg))
+        final = write_exported_student(self.teacher.network, config_to_yaml(self.cfg), self.run_dir / FINAL_DIR)
         if self.cfg.train.save_merged:
             from mcm.student.lora import load_adapter_folder, merge_lora
 

@@ -17,14 +17,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from safetensors.torch import load_file
 from torch import nn
 
 from mcm.config.schema import TwoStageConfig
+from mcm.runs.folder import student_lora_of_run
 from mcm.student.lora import load_lora_state_dict
-
-FINAL_ADAPTER = Path("final") / "adapter_model.safetensors"
-STUDENT_PREFIX = "student."
 
 
 def is_temporal(name: str, pattern: str) -> bool:
@@ -33,17 +30,10 @@ def is_temporal(name: str, pattern: str) -> bool:
 
 def load_stage_one(network: nn.Module, run_dir: str | Path) -> None:
     """Load the LoRA of a finished (or checkpointed) spatial-stage run into ``network``."""
-    from mcm.trainer.checkpoint import WEIGHTS, Checkpointer
-
-    run_dir = Path(run_dir)
-    if (run_dir / FINAL_ADAPTER).is_file():
-        state = load_file(str(run_dir / FINAL_ADAPTER))
-    else:
-        latest = Checkpointer(run_dir, keep_last=1).latest()
-        if latest is None:
-            raise ValueError(f"two_stage.init_from={str(run_dir)!r} has neither {FINAL_ADAPTER} nor a checkpoint")
-        weights = load_file(str(latest / WEIGHTS))
-        state = {k[len(STUDENT_PREFIX):]: v for k, v in weights.items() if k.startswith(STUDENT_PREFIX)}
+    try:
+        state = student_lora_of_run(run_dir)
+    except ValueError as err:
+        raise ValueError(f"two_stage.init_from={str(run_dir)!r}: {err}") from None
     load_lora_state_dict(network, state)
 
 

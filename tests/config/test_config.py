@@ -50,7 +50,7 @@ def test_yaml_file_with_base(tmp_path):
         (["distill.lambda_real=1.5"], "distill.lambda_real"),
         (["distill.lambda_real=-0.1"], "distill.lambda_real"),
         (["sample.steps=0"], "sample.steps"),
-        (["optim.grad_accum=0"], "optim.grad_accum"),
+        (["optim.global_batch=0"], "optim.global_batch"),
         (["optim.nonsense=1"], "optim.nonsense"),
         (["data.source=csv"], "data.path"),
         (["teacher.guidance_min=9", "teacher.guidance_max=8"], "teacher.guidance_max"),

@@ -1,4 +1,5 @@
-"""The discriminator trained alone separates real and fake; generator and discriminator steps stay apart."""
+"""The discriminator trained alone separates real and fake; generator and discriminator steps stay apart; its heads
+are initialised from an explicit seed."""
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from mcm.discriminator import (
     frozen,
     generator_adversarial_loss,
 )
+from mcm.discriminator.loss import SEED_MODULUS
 
 TEXT_DIM = 16
 
@@ -37,7 +39,8 @@ def test_trained_alone_the_loss_falls_and_scores_separate(make_config):
     before = (disc.score(real_eval, text) - disc.score(fake_eval, text)).mean().item()
     losses = []
     for step in range(40):
-        loss, _ = discriminator_loss(disc, _real(16, g), text, _fake(16, g), text, step=step, generator=g)
+        seeds = torch.randint(0, SEED_MODULUS, (16,), generator=g)  # 16 one-frame "videos"
+        loss, _ = discriminator_loss(disc, _real(16, g), text, _fake(16, g), text, seeds, disc.config.penalty_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -82,7 +85,8 @@ def test_discriminator_step_leaves_generator_untouched(make_config):
     heads_state = {k: v.clone() for k, v in disc.trainable_state_dict().items()}
     text = torch.randn(4, TEXT_DIM)
     fake = gen(torch.randn(4, 3, 32, 32))  # still attached to the generator's graph
-    loss, _ = discriminator_loss(disc, torch.rand(4, 3, 32, 32) * 2 - 1, text, fake, text)
+    loss, _ = discriminator_loss(disc, torch.rand(4, 3, 32, 32) * 2 - 1, text, fake, text, torch.tensor([1, 2]),
+                                 disc.config.penalty_weight)
     loss.backward()
     opt.step()
     assert all(p.grad is None for p in gen.parameters())
@@ -141,3 +145,41 @@ def test_paper_default_config_on_a_random_vit_s14():
     assert list(disc.heads) == ["block2", "block5", "block8", "block11"]
     frames = torch.rand(2, 3, 256, 256) * 2 - 1  # ModelScope frames, resized to 224 -> 16 x 16 patches
     assert disc(frames, torch.randn(2, 1024)).shape == (2, 4 * 256)
+
+
+def _heads(disc) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in disc.trainable_state_dict().items()}
+
+
+def test_seeded_heads_ignore_and_keep_the_global_rng(make_config):
+    """Defect 7: the heads (weights and spectral-norm vectors) come from ``seed`` alone, so ranks agree
+    whatever each drew from the global RNG before, and building does not advance that RNG."""
+    cfg = make_config()
+    a = build_discriminator(cfg, seed=123)
+    torch.randn(1000)  # a rank that consumed the global RNG differently
+    state = torch.get_rng_state()
+    b = build_discriminator(cfg, seed=123)
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is as before the build
+    ha, hb = _heads(a), _heads(b)
+    assert ha.keys() == hb.keys() and all(torch.equal(ha[k], hb[k]) for k in ha)
+    c = build_discriminator(cfg, seed=124)
+    assert any(not torch.equal(ha[k], v) for k, v in _heads(c).items())
+    # the tiny random backbone is deterministic in tiny_backbone.seed, also whatever the global RNG did
+    assert all(torch.equal(v, b.backbone.state_dict()[k]) for k, v in a.backbone.state_dict().items())
+    assert not torch.equal(
+        build_discriminator(make_config(tiny_backbone=cfg.tiny_backbone.model_copy(update={"seed": 1})))
+        .backbone.model.embeddings.patch_embeddings.projection.weight,
+        a.backbone.model.embeddings.patch_embeddings.projection.weight,
+    )
+
+
+def test_build_discriminator_accepts_a_backbone_and_checks_the_seed(make_config):
+    cfg = make_config()
+    base = build_discriminator(cfg, seed=0)
+    shared = build_discriminator(cfg, backbone=base.backbone, seed=0)
+    assert shared.backbone is base.backbone
+    assert all(torch.equal(v, _heads(shared)[k]) for k, v in _heads(base).items())
+    with pytest.raises(ValueError, match="seed=-1"):
+        build_discriminator(cfg, seed=-1)
+    unseeded = build_discriminator(cfg)  # legacy: heads from the global RNG, which advances
+    assert unseeded.heads.keys() == base.heads.keys()

@@ -1,12 +1,12 @@
-"""The adversarial terms with per-sample seeded randomness (mcm.distill.adversarial): splitting a batch over
-ranks changes nothing, every penalty form is finite and differentiable, the fakes never carry the
-discriminator's gradient back."""
+"""The adversarial terms with per-sample seeded randomness (mcm.distill.adversarial.generator_loss and
+mcm.discriminator.loss.discriminator_loss): splitting a batch over ranks changes nothing, every penalty form is
+finite and differentiable, the fakes never carry the discriminator's gradient back."""
 
 import pytest
 import torch
 
-from mcm.discriminator import DiscriminatorConfig, PenaltyWeight, TinyBackboneConfig, build_discriminator
-from mcm.distill.adversarial import discriminator_objective, generator_loss
+from mcm.discriminator import DiscriminatorConfig, TinyBackboneConfig, build_discriminator, discriminator_loss
+from mcm.distill.adversarial import generator_loss
 
 TEXT = 8
 L = 2
@@ -17,8 +17,7 @@ def make_disc(**overrides):
         tiny_backbone=TinyBackboneConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, patch_size=4),
         feature_blocks=(0, 1), image_size=16, text_embed_dim=TEXT, cmap_dim=8, virtual_batch_size=L, **overrides,
     )
-    torch.manual_seed(0)
-    return build_discriminator(cfg).train()
+    return build_discriminator(cfg, seed=0).train()
 
 
 def batch(n_videos: int, seed: int = 0):
@@ -40,8 +39,8 @@ def test_two_halves_give_the_whole_batch_loss_and_gradient(penalty, interp):
     def run(sl_frames, sl_videos):
         disc.load_state_dict(state)  # the same spectral-norm vectors on every "rank"
         disc.zero_grad(set_to_none=True)
-        loss, terms = discriminator_objective(disc, real[sl_frames], text[sl_frames], fake[sl_frames],
-                                              text[sl_frames], seeds[sl_videos], PenaltyWeight(0.1), 0)
+        loss, terms = discriminator_loss(disc, real[sl_frames], text[sl_frames], fake[sl_frames], text[sl_frames],
+                                         seeds[sl_videos], 0.1)
         loss.backward()
         assert torch.isfinite(terms["d_penalty"]) and terms["d_penalty"] > 0
         return loss.detach(), [p.grad.clone() for p in disc.trainable_parameters()]
@@ -65,3 +64,13 @@ def test_generator_loss_reaches_the_latents_only_through_l_decoded_frames():
     assert touched.tolist() == [[True, False, False, True, False], [False, True, False, False, True]]
     assert fake.shape == (4, 3, 16, 16)
     assert all(p.grad is None for p in disc.parameters())
+
+
+def test_the_fakes_gradient_stops_at_the_discriminator_loss():
+    disc = make_disc()
+    real, fake, text, seeds = batch(2)
+    fake = fake.clone().requires_grad_(True)
+    loss, _ = discriminator_loss(disc, real, text, fake, text, seeds, 0.1)
+    loss.backward()
+    assert fake.grad is None
+    assert all(p.grad is not None for p in disc.trainable_parameters())

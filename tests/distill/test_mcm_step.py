@@ -30,15 +30,21 @@ def first_batch(trainer: Trainer) -> dict:
     return next(iter(trainer.loader))
 
 
+def start_of(trainer: Trainer, micro: int = 0):
+    """(micro-batch, draws, Eq. 7-8 start) of the trainer's first batch, through the step's own code."""
+    batch, noise = trainer.step_inputs(first_batch(trainer), micro)
+    return batch, noise, trainer.mcm_step.start(batch, noise, trainer.text_embeddings)
+
+
 def test_mcd_with_the_identity_head_equals_the_lcm_loss(trainer):
     """At initialisation the learnable head is the identity, so Eq. 6 gives Eq. 3's value exactly; the EMA head
     gets no gradient and the online head's zero-initialised last layer does."""
     clear_grads(trainer)
-    inputs = trainer.step_inputs(first_batch(trainer), 0)
+    batch, noise, start = start_of(trainer)
     lcm = ConsistencyDistillation(trainer.teacher, trainer.cfg.distill, build_motion_representation(MotionConfig(name="raw")))
     with torch.no_grad():
-        ref = lcm.loss(inputs.latents, inputs.text, inputs.uncond, inputs.noise).loss
-    out = trainer.distill.loss(inputs.latents, inputs.text, inputs.uncond, inputs.noise)
+        ref = lcm.loss(start.latents, start.text, batch.uncond, noise).loss
+    out = trainer.distill.loss(start.latents, start.text, batch.uncond, noise)
     torch.testing.assert_close(out.loss, ref, rtol=1e-6, atol=0)
     assert float(out.collapse) == pytest.approx(1.0, abs=1e-6)  # identity head: output variance = input variance
     out.loss.backward()
@@ -52,9 +58,9 @@ def test_no_grad_passes_run_before_the_student_forward(trainer):
     calls = []
     hook = trainer.teacher.network.register_forward_hook(lambda *_: calls.append(torch.is_grad_enabled()))
     try:
-        inputs = trainer.step_inputs(first_batch(trainer), 0)
+        batch, noise, start = start_of(trainer)
         calls.clear()
-        trainer.distill.loss(inputs.latents, inputs.text, inputs.uncond, inputs.noise, trainer.student_net)
+        trainer.distill.loss(start.latents, start.text, batch.uncond, noise, trainer.student_net)
     finally:
         hook.remove()
     assert calls == [False, False, True]  # teacher (cond+uncond batched), target, then the student
@@ -85,21 +91,31 @@ def test_only_l_frames_per_video_are_decoded_from_the_raw_student_prediction(tra
     clear_grads(trainer)
 
 
-def test_student_step_leaves_the_discriminator_untouched_and_vice_versa(trainer):
+def test_student_step_leaves_the_discriminator_untouched_and_vice_versa(trainer, monkeypatch):
+    import mcm.distill.mcm_step as mcm_step
+
     clear_grads(trainer)
     disc = trainer.adv.disc
     d_state = {k: v.clone() for k, v in disc.state_dict().items()}
-    inputs = trainer.step_inputs(first_batch(trainer), 0)
+    at_d_loss = {}
+    original = mcm_step.discriminator_loss
 
-    terms, fake = trainer.student_backward(inputs)
+    def spy(*args, **kwargs):  # D's state once the student's side (Eq. 6, Eq. 4) has run
+        at_d_loss.update({k: v.clone() for k, v in disc.state_dict().items()})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(mcm_step, "discriminator_loss", spy)
+    out = trainer.losses(first_batch(trainer), 0)
+    terms = out.terms
+    trainer.optimizer.backward(out.student)  # the student's backward, as the trainer's micro-step runs it
     assert "loss_adv_g" in terms and "loss_mcd" in terms
     assert all(p.grad is None for p in disc.parameters())  # no gradient ...
-    assert all(torch.equal(v, d_state[k]) for k, v in disc.state_dict().items())  # ... and no state change
+    assert all(torch.equal(v, d_state[k]) for k, v in at_d_loss.items())  # ... and no state change
     student_grads = [p.grad.clone() for p in trainer.params + trainer.motion_params]
     assert sum(g.abs().sum() for g in student_grads) > 0
 
-    d_terms = trainer.discriminator_backward(inputs, fake)
-    assert d_terms["d_loss"] > 0
+    trainer.adv.optimizer.backward(out.discriminator)  # then the discriminator's
+    assert terms["d_loss"] > 0
     assert sum(p.grad.abs().sum() for p in trainer.adv.params) > 0
     for p, g in zip(trainer.params + trainer.motion_params, student_grads):
         assert torch.equal(p.grad, g)  # the discriminator's loss reached no student parameter

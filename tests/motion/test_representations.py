@@ -81,7 +81,7 @@ def test_local_correlation_peaks_at_the_shift(ky, kx):
     radius = 4
     frame = torch.randn(1, 4, 1, 20, 20)
     moved = torch.roll(frame, shifts=(ky, kx), dims=(3, 4))  # moved(p) = frame(p - k)
-    vol = local_correlation(torch.cat([frame, moved], dim=2), radius=radius)  # (1, 81, 1, 20, 20)
+    vol = local_correlation(torch.cat([frame, moved], dim=2), radius=radius, normalisation="cosine")  # (1, 81, 1, 20, 20)
     assert vol.shape == (1, (2 * radius + 1) ** 2, 1, 20, 20)
     inner = vol[0, :, 0, radius:-radius, radius:-radius]  # positions whose whole window is inside
     expected = (ky + radius) * (2 * radius + 1) + (kx + radius)
@@ -94,11 +94,35 @@ def test_global_correlation_finds_the_matching_position():
     torch.manual_seed(1)
     frame = torch.randn(1, 4, 1, 5, 6)
     moved = torch.roll(frame, shifts=(1, 2), dims=(3, 4))
-    vol = global_correlation(torch.cat([frame, moved], dim=2))  # (1, 30, 1, 5, 6)
+    vol = global_correlation(torch.cat([frame, moved], dim=2), normalisation="cosine")  # (1, 30, 1, 5, 6)
     assert vol.shape == (1, 30, 1, 5, 6)
     best = vol[0, :, 0].argmax(dim=0)  # (5, 6) index into frame f+1
     ys, xs = torch.meshgrid(torch.arange(5), torch.arange(6), indexing="ij")
     assert torch.equal(best, ((ys + 1) % 5) * 6 + (xs + 2) % 6)
+
+
+@pytest.mark.parametrize("mode", ["local", "global"])
+def test_corr_is_scaled_dot_products_and_sees_magnitude(mode):
+    """Issue 8, defect 3: the paper's pairwise dot products, scaled by 1/sqrt(C) as the authors do; scaling one
+    frame scales the volume (cosine similarity was blind to it)."""
+    torch.manual_seed(2)
+    c = 4
+    x = torch.randn(1, c, 3, 5, 5)
+    rep = build_motion_representation(MotionConfig(name="corr", corr_mode=mode, corr_radius=1))
+    base = rep(x)
+    scaled = x.clone()
+    scaled[:, :, 1] *= 3.0
+    out = rep(scaled)
+    assert (out - base).abs().max() > 0.1, "scaling a frame must change the correlation volume"
+    # pairs (0, 1) and (1, 2) both contain frame 1: their volumes scale by exactly 3
+    torch.testing.assert_close(out, 3.0 * base)
+    # the centre displacement (local) / the same position (global) equals <a, b> / sqrt(C)
+    expected = (x[:, :, 0] * x[:, :, 1]).sum(dim=1) / c**0.5  # (1, 5, 5)
+    if mode == "local":
+        torch.testing.assert_close(base[:, 4, 0], expected)
+    else:
+        got = base[0, :, 0].reshape(25, 25).diagonal().reshape(1, 5, 5)
+        torch.testing.assert_close(got, expected)
 
 
 def test_bad_inputs_and_config_name_the_problem():

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from mcm.config import load_config
@@ -10,8 +11,8 @@ from mcm.student.lora import add_lora
 from mcm.teachers.registry import load_teacher
 
 
-def tiny_student():
-    cfg = load_config("tiny")
+def tiny_student(overrides=()):
+    cfg = load_config("tiny", list(overrides))
     teacher = load_teacher(cfg.teacher)
     add_lora(teacher.network, cfg.student, teacher.lora_targets)
     with torch.no_grad():
@@ -21,8 +22,14 @@ def tiny_student():
     return teacher, cfg
 
 
-def test_one_step_lcm_sampling_equals_the_trained_consistency_function():
-    teacher, cfg = tiny_student()
+# sigma_data != 0.5 (issue 8); a tiny timestep scaling moves the boundary region (s t ~ sigma_data) up to
+# t = 999, where one-step sampling evaluates the scalings: there sigma_data changes the output visibly.
+SIGMA_DATA_CASES = [(), ("distill.sigma_data=0.3",), ("distill.sigma_data=0.3", "distill.timestep_scaling=0.001")]
+
+
+@pytest.mark.parametrize("overrides", SIGMA_DATA_CASES)
+def test_one_step_lcm_sampling_equals_the_trained_consistency_function(overrides):
+    teacher, cfg = tiny_student(overrides)
     text = teacher.encode_text(["a red ball moving left"])
     z = torch.randn(1, 4, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     sampled = sample_student_latents(teacher, cfg.distill, text, z.shape[1:], 1, torch.Generator(), z)
@@ -36,14 +43,39 @@ def test_sampler_uses_the_training_timestep_scaling_and_grid():
 
     teacher, cfg = tiny_student()
     for s in (4.0, 10.0):
-        distill = cfg.distill.model_copy(update={"timestep_scaling": s})
-        sched = build_lcm_scheduler(teacher, distill)
-        sched.set_timesteps(4)
-        assert sched.timesteps.tolist() == [999, 759, 499, 259]
-        for t in (1, 2, 19, 999):  # the scalings only differ near t = 0
-            ref = sched.get_scalings_for_boundary_condition_discrete(torch.tensor(t))
-            ours = boundary_scalings(torch.tensor([t]), s, cfg.distill.sigma_data)
-            assert abs(float(ref[0]) - ours[0].item()) < 1e-7 and abs(float(ref[1]) - ours[1].item()) < 1e-7
+        for sigma_data in (0.5, 0.3):
+            distill = cfg.distill.model_copy(update={"timestep_scaling": s, "sigma_data": sigma_data})
+            sched = build_lcm_scheduler(teacher, distill)
+            sched.set_timesteps(4)
+            assert sched.timesteps.tolist() == [999, 759, 499, 259]
+            for t in (1, 2, 19, 999):  # the scalings only differ near t = 0
+                ref = sched.get_scalings_for_boundary_condition_discrete(torch.tensor(t))
+                ours = boundary_scalings(torch.tensor([t]), s, distill.sigma_data)
+                assert abs(float(ref[0]) - ours[0].item()) < 1e-7 and abs(float(ref[1]) - ours[1].item()) < 1e-7, (
+                    f"s={s} sigma_data={sigma_data} t={t}: sampler (c_skip, c_out) = ({float(ref[0]):.6g}, "
+                    f"{float(ref[1]):.6g}), training ({ours[0].item():.6g}, {ours[1].item():.6g})"
+                )
+
+
+def test_sigma_data_from_a_set_override_reaches_the_sampler():
+    from diffusers import LCMScheduler
+
+    from mcm.distill.scalings import boundary_scalings
+    from mcm.sampler.lcm import build_lcm_scheduler
+
+    teacher, _ = tiny_student()
+    cfg = load_config("tiny", ["distill.sigma_data=0.3"])
+    sched = build_lcm_scheduler(teacher, cfg.distill)
+    for t in (0, 1, 2, 5, 19, 259, 999):
+        c_skip, c_out = sched.get_scalings_for_boundary_condition_discrete(torch.tensor(t))
+        ref_skip, ref_out = boundary_scalings(torch.tensor([t]), cfg.distill.timestep_scaling, 0.3)
+        assert abs(float(c_skip) - ref_skip.item()) < 1e-7 and abs(float(c_out) - ref_out.item()) < 1e-7, (
+            f"t={t}: sampler (c_skip, c_out) = ({float(c_skip):.6g}, {float(c_out):.6g}), "
+            f"training with sigma_data=0.3 ({ref_skip.item():.6g}, {ref_out.item():.6g})"
+        )
+    # the scheduler's config round-trips sigma_data; the default keeps the stock, portable LCMScheduler
+    assert type(sched).from_config(sched.config).config.sigma_data == 0.3
+    assert type(build_lcm_scheduler(teacher, load_config("tiny").distill)) is LCMScheduler
 
 
 def test_generator_is_deterministic_per_seed_and_batch_independent():

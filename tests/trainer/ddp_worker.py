@@ -10,7 +10,8 @@ from safetensors.torch import save_file
 
 from mcm.config import load_config
 from mcm.student.lora import lora_state_dict
-from mcm.trainer.trainer import STUDENT_PREFIX, Trainer
+from mcm.runs.folder import STUDENT_PREFIX
+from mcm.trainer.trainer import Trainer
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ def free_port() -> int:
 
 def overrides(batch: int) -> list[str]:
     return [
-        f"optim.max_steps={UPDATES}", f"optim.grad_accum={ACCUM}", f"data.batch_size={batch}",
+        f"optim.max_steps={UPDATES}", f"optim.global_batch={ACCUM * 2}", f"data.batch_size={batch}",
         "optim.warmup_steps=0", "optim.lr=1e-3", "data.synthetic_size=32", "train.validate_every=0",
         "train.checkpoint_every=100", "optim.eps=1e-4", "discriminator.eps=1e-4",
     ]

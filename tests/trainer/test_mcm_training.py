@@ -12,7 +12,7 @@ UPDATES, ACCUM = 2, 2
 
 
 def test_mcm_loop_logs_terms_steps_ema_per_update_and_checkpoints_everything(tmp_path):
-    cfg = load_config("mcm_tiny", [f"optim.max_steps={UPDATES}", f"optim.grad_accum={ACCUM}", "optim.lr=1e-2",
+    cfg = load_config("mcm_tiny", [f"optim.max_steps={UPDATES}", f"optim.global_batch={ACCUM * 2}", "optim.lr=1e-2",
                                    "train.log_every=1", "train.validate_every=0", f"train.checkpoint_every={UPDATES}"])
     trainer = Trainer(cfg, tmp_path / "run")
     head = trainer.motion.head

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from mcm.config import load_config
-from mcm.distill.step import ConsistencyDistillation, draw_step_noise
+from mcm.distill.draws import draw_step_noise
+from mcm.distill.step import ConsistencyDistillation
 from mcm.student.checkpointing import enable_gradient_checkpointing
 from mcm.student.lora import add_lora, trainable_parameters
 from mcm.teachers.registry import load_teacher

@@ -12,13 +12,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mcm.trainer.checkpoint import Checkpointer
+from mcm.runs.checkpoint import Checkpointer
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_STEPS = 6
 BASE = [
     "--max-steps", str(MAX_STEPS),
-    "--set", "optim.grad_accum=2", "--set", "train.checkpoint_every=2", "--set", "train.validate_every=0",
+    "--set", "optim.global_batch=4", "--set", "train.checkpoint_every=2", "--set", "train.validate_every=0",
     "--set", "train.keep_last=5", "--set", "optim.lr=1e-3",
 ]
 PRESETS = ["tiny", "mcm_tiny"]

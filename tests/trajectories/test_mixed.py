@@ -35,11 +35,11 @@ def generated_flags(trainer: Trainer, n: int, accum: int = 4) -> list[bool]:
 
 @pytest.mark.parametrize("lambda_real", [0.3, 0.5])
 def test_share_of_generated_starts_matches_one_minus_lambda_real(mcm, lambda_real):
-    mcm.cfg.distill.lambda_real = lambda_real
+    mcm.mixed.lambda_real = lambda_real  # the one object that owns lambda_real
     try:
         share = sum(generated_flags(mcm, DRAWS)) / DRAWS
     finally:
-        mcm.cfg.distill.lambda_real = 0.3
+        mcm.mixed.lambda_real = 0.3
     p = 1.0 - lambda_real
     assert abs(share - p) <= SIGMAS * math.sqrt(p * (1 - p) / DRAWS), share
 
@@ -82,7 +82,7 @@ def test_lambda_real_one_never_calls_the_one_step_sampler(tmp_path, monkeypatch)
     for micro in range(6):
         trainer.micro_step(next(batches), micro)
     assert calls == []
-    trainer.cfg.distill.lambda_real = 0.0  # the spy works: all-generated calls it on every micro-batch
+    trainer.mixed.lambda_real = 0.0  # the spy works: all-generated calls it on every micro-batch
     for micro in range(3):
         terms = trainer.micro_step(next(batches), micro)
         assert float(terms["generated_start"]) == 1.0 and "loss_adv_g" in terms and "loss_mcd" in terms
@@ -90,26 +90,28 @@ def test_lambda_real_one_never_calls_the_one_step_sampler(tmp_path, monkeypatch)
 
 
 def test_generated_branch_starts_from_the_one_step_sample_without_gradients(mcm):
-    mcm.cfg.distill.lambda_real = 0.0
+    mcm.mixed.lambda_real = 0.0
     try:
         batch = next(iter(mcm.loader))
-        inputs = mcm.step_inputs(batch, 0)
+        micro, noise = mcm.step_inputs(batch, 0)
+        start = mcm.mcm_step.start(micro, noise, mcm.text_embeddings)
     finally:
-        mcm.cfg.distill.lambda_real = 0.3
-    assert inputs.noise.generated
-    expected = mcm.mixed.one_step_sample(inputs.noise.start_noise, mcm.text_embeddings(inputs.captions))
-    torch.testing.assert_close(inputs.latents, expected)
-    assert not inputs.latents.requires_grad
+        mcm.mixed.lambda_real = 0.3
+    assert noise.generated
+    expected = mcm.mixed.one_step_sample(noise.start_noise, mcm.text_embeddings(start.captions))
+    torch.testing.assert_close(start.latents, expected)
+    assert not start.latents.requires_grad
     real = mcm.teacher.encode_video(batch["video"])
-    assert (inputs.latents - real).abs().max() > 1e-3  # not the real video latents
+    assert (start.latents - real).abs().max() > 1e-3  # not the real video latents
 
 
 def test_generated_branch_is_conditioned_on_the_image_captions(tmp_path):
     trainer = make_trainer(tmp_path, "mcm_mixed_0", "images.source=synthetic", "images.synthetic_size=32")
     batch = next(iter(trainer.loader))
-    inputs = trainer.step_inputs(batch, 0)
+    micro, noise = trainer.step_inputs(batch, 0)
+    start = trainer.mcm_step.start(micro, noise, trainer.text_embeddings)
     l = trainer.cfg.discriminator.sparse_frames
-    assert inputs.real.shape[0] == len(batch["caption"]) * l
-    assert inputs.captions == inputs.real_captions[::l] != list(batch["caption"])
-    trainer.cfg.mixed.captions = "video"
-    assert trainer.step_inputs(batch, 0).captions == list(batch["caption"])
+    assert micro.real_images.shape[0] == len(batch["caption"]) * l
+    assert start.captions == micro.real_captions[::l] != list(batch["caption"])
+    trainer.mixed.caption_source = "video"
+    assert trainer.mcm_step.start(micro, noise, trainer.text_embeddings).captions == list(batch["caption"])
