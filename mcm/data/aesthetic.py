@@ -105,7 +105,7 @@ class AestheticScorer:
 
     def preprocess(self, images: list) -> torch.Tensor:
         """PIL images -> (B, 3, S, S): bicubic resize of the shorter side, centre crop, CLIP normalisation."""
-        from mcm.data.images import cover_crop
+        from mcm.data.transforms import cover_crop
 
         arr = np.stack([np.asarray(cover_crop(im.convert("RGB"), self.size, self.size)) for im in images])
         x = torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0

@@ -26,6 +26,7 @@ from mcm.data.aesthetic import AestheticScorer, AestheticScorerConfig
 from mcm.data.manifest import Manifest, ShardWorkConfig, run_units
 from mcm.data.sources import SourceItem, WorkUnit, detect_format, fetch, mark_rejects, plan_units, tar_items
 from mcm.data.tario import Sample
+from mcm.data.transforms import cover_crop
 
 #: LAION-aesthetics threshold of the paper's LAION-aes set.
 LAION_AES_THRESHOLD = 6.0
@@ -64,17 +65,6 @@ class ImageFilterConfig(ShardWorkConfig):
     resize: Optional[int] = Field(None, ge=8, description="Store a resize x resize centre crop (None: original bytes).")
     shard_prefix: str = Field("images", description="Shard file name prefix.")
     image_extensions: tuple[str, ...] = Field(IMAGE_FILE_EXTENSIONS, description="Accepted image extensions.")
-
-
-def cover_crop(img, width: int, height: int):
-    """PIL image resized (bicubic) so it covers width x height, then centre-cropped to it."""
-    from PIL import Image
-
-    scale = max(width / img.width, height / img.height)
-    sw, sh = max(width, round(img.width * scale)), max(height, round(img.height * scale))
-    img = img.resize((sw, sh), Image.BICUBIC)
-    x0, y0 = (sw - width) // 2, (sh - height) // 2
-    return img.crop((x0, y0, x0 + width, y0 + height))
 
 
 def _number(value: Any) -> float | None:

@@ -217,7 +217,7 @@ class ImageShardDataset(_ShardStream):
     def decode(self, files: dict[str, bytes]) -> dict[str, Any]:
         from PIL import Image
 
-        from mcm.data.images import cover_crop
+        from mcm.data.transforms import cover_crop
 
         ext = next((e for e in IMAGE_EXTENSIONS if e in files), None)
         if ext is None:

@@ -3,6 +3,11 @@
 ``build_video_generator(...)`` returns a callable ``(prompts, seeds) -> videos (N, F, 3, H, W) in [0, 1]``,
 used by ``mcm sample`` and by the evaluation. Every video's initial noise comes from its own seed, so a
 prompt/seed pair gives the same video whatever the batch it is generated in.
+
+``guidance`` (and ``mcm sample --guidance``) is the *standard* classifier-free guidance scale g of the teacher
+baselines, ``uncond + g (cond - uncond)``, as diffusers' pipelines take it. The teacher's configured range
+``teacher.guidance_min/max`` is in the LCM form w of the distillation, ``cond + w (cond - uncond)``; g = w + 1
+(see ``mcm.distill.guidance``). The default is the mid of that range converted: ``(w_min + w_max) / 2 + 1``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import torch
 
 from mcm.config.load import load_config
 from mcm.config.schema import MCMConfig
+from mcm.distill.guidance import lcm_w_to_cfg_scale
 from mcm.sampler.baselines import SCHEDULERS, sample_teacher_latents
 from mcm.sampler.lcm import sample_student_latents
 from mcm.sampler.student import load_student
@@ -27,7 +33,7 @@ class VideoGenerator:
     cfg: MCMConfig
     scheduler: str  # "lcm" (student) or a teacher baseline
     steps: int
-    guidance: float
+    guidance: float  # standard CFG scale g of the teacher baselines (unused by the student)
     num_frames: int
 
     def latent_shape(self) -> tuple[int, ...]:
@@ -61,6 +67,12 @@ class VideoGenerator:
         return (pixels.float() + 1) / 2
 
 
+def default_cfg_scale(cfg: MCMConfig) -> float:
+    """Standard CFG scale g of the teacher baselines that matches the distillation's mean LCM-form w:
+    ``g = (teacher.guidance_min + teacher.guidance_max) / 2 + 1``."""
+    return lcm_w_to_cfg_scale((cfg.teacher.guidance_min + cfg.teacher.guidance_max) / 2)
+
+
 def build_video_generator(
     checkpoint: Optional[str] = None,
     teacher: Optional[str] = None,
@@ -72,7 +84,9 @@ def build_video_generator(
     overrides: tuple[str, ...] = (),
 ) -> VideoGenerator:
     """Student from ``checkpoint`` (run or exported folder) with scheduler 'lcm', or the teacher of a preset /
-    YAML ``teacher`` with scheduler 'ddim' or 'dpm++' and CFG ``guidance`` (default: mid of the teacher's range)."""
+    YAML ``teacher`` with scheduler 'ddim' or 'dpm++' and standard CFG scale ``guidance`` = g in
+    ``uncond + g (cond - uncond)`` (default: :func:`default_cfg_scale`, the mid of the teacher's LCM-form range
+    plus one)."""
     if (checkpoint is None) == (teacher is None):
         raise ValueError("give exactly one of --checkpoint (a student) or --teacher (a baseline)")
     if checkpoint is not None:
@@ -87,6 +101,6 @@ def build_video_generator(
     if steps < 1:
         raise ValueError(f"steps={steps} must be >= 1")
     if guidance is None:
-        guidance = (cfg.teacher.guidance_min + cfg.teacher.guidance_max) / 2
+        guidance = default_cfg_scale(cfg)
     frames = num_frames or cfg.sample.num_frames or cfg.data.num_frames
     return VideoGenerator(model.to(device), cfg, scheduler, steps, guidance, frames)

@@ -108,7 +108,7 @@ class CsvImageDataset(Dataset):
         import numpy as np
         from PIL import Image
 
-        from mcm.data.images import cover_crop
+        from mcm.data.transforms import cover_crop
         from mcm.data.shards import to_unit_range
 
         img = cover_crop(Image.open(self.paths[i]).convert("RGB"), self.width, self.height)

@@ -46,19 +46,20 @@ class TensorLRU:
 
     def get_batch(self, keys: Sequence[Hashable], compute: Callable[[list], torch.Tensor],
                   device: torch.device | str) -> torch.Tensor:
-        """Stack the values of ``keys`` on ``device``; ``compute(missing keys) -> (M, ...)`` fills the misses."""
+        """Stack the values of ``keys`` on ``device``; ``compute(missing keys) -> (M, ...)`` fills the misses.
+
+        The rows are gathered before the misses are inserted, so a request larger than the bound is still
+        answered in full and in order (insertion may evict entries this very request hit)."""
         missing = [k for k in dict.fromkeys(keys) if k not in self._entries]
-        fresh = {}
-        if missing:
-            values = compute(missing)
-            fresh = {k: v for k, v in zip(missing, values)}
-            for k, v in fresh.items():
-                self._put(k, v)
+        fresh = dict(zip(missing, compute(missing))) if missing else {}
         rows = []
         for k in keys:
-            if k in self._entries:
+            if k in fresh:
+                rows.append(fresh[k].detach())
+            else:
                 self._entries.move_to_end(k)
                 rows.append(self._entries[k])
-            else:  # larger than the whole bound: not kept
-                rows.append(fresh[k].detach().cpu())
-        return torch.stack(rows).to(device, non_blocking=True)
+        out = torch.stack([r.to(device) for r in rows]) if rows else torch.empty(0)
+        for k, v in fresh.items():
+            self._put(k, v)
+        return out

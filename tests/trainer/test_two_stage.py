@@ -52,3 +52,20 @@ def test_two_stage_configuration_errors_name_the_field():
         load_config("tiny", ["two_stage.stage=spatial"])
     with pytest.raises(ValueError, match="discriminator.enabled"):
         load_config("mcm_tiny", ["two_stage.stage=spatial", "images.source=synthetic"])
+
+
+def test_frozen_lora_layers_stay_frozen_through_teacher_passes(tmp_path):
+    """Issue 8, defect 8: peft's enable_adapters (after each teacher pass with adapters off) set requires_grad
+    on every LoRA parameter again, undoing the stage's freezing; ModelScope's transformer_in is temporal."""
+    trainer = Trainer(load_config("two_stage_spatial", STEPS), tmp_path / "spatial")
+    pattern = trainer.cfg.two_stage.temporal_pattern
+    lora_params = {n: p for n, p in trainer.teacher.network.named_parameters() if "lora_" in n}
+    frozen = {n: p for n, p in lora_params.items() if is_temporal(n, pattern)}
+    assert frozen and any(n.startswith("transformer_in.") for n in frozen)  # transformer_in counts as temporal
+    assert not any(p.requires_grad for p in frozen.values())
+    trainer.micro_step(next(iter(trainer.loader)), 0)  # teacher pass (adapters off, then on again) + backward
+    still_trainable = [n for n, p in frozen.items() if p.requires_grad]
+    assert not still_trainable, f"frozen LoRA parameters trainable again: {still_trainable[:3]}"
+    with_grad = [n for n, p in frozen.items() if p.grad is not None]
+    assert not with_grad, f"frozen LoRA parameters got gradients: {with_grad[:3]}"
+    assert any(p.grad is not None for n, p in lora_params.items() if n not in frozen)
