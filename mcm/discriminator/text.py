@@ -11,10 +11,11 @@ requested batch is moved to the device.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Optional
 
 import torch
+
+from mcm.utils.tensor_cache import TensorLRU
 
 if TYPE_CHECKING:  # annotations only: no import of the config schema or the teachers at runtime
     from mcm.config.schema import AdversarialConfig
@@ -25,11 +26,6 @@ TEACHER_ENCODER = "teacher"
 POOLED_OUTPUT = "pooler_output"  # CLIPTextModel: the EOS token's final hidden state
 PROJECTED_OUTPUT = "text_embeds"  # CLIPTextModelWithProjection: the pooled output, projected
 PROBE_CAPTION = "a"  # encoded once at construction to check the embedding width
-
-
-def tensor_bytes(t: torch.Tensor) -> int:
-    """Bytes of a tensor's elements."""
-    return t.numel() * t.element_size()
 
 
 class DiscriminatorText:
@@ -49,8 +45,7 @@ class DiscriminatorText:
         if max_bytes < 0:
             raise ValueError(f"max_bytes={max_bytes} must be >= 0")
         self.width, self.device, self.max_bytes = cfg.text_embed_dim, torch.device(device), int(max_bytes)
-        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()  # caption -> CPU embedding (width,)
-        self._bytes = 0
+        self._cache = TensorLRU(self.max_bytes)  # caption -> CPU embedding (width,)
         if self.width == 0:
             self.encoder = self.tokenizer = None
             return
@@ -83,7 +78,7 @@ class DiscriminatorText:
     @property
     def cache_bytes(self) -> int:
         """Bytes held by the cache now (always <= ``max_bytes``)."""
-        return self._bytes
+        return self._cache.bytes
 
     def __len__(self) -> int:
         """Captions cached now."""
@@ -92,41 +87,12 @@ class DiscriminatorText:
     def __contains__(self, caption: str) -> bool:
         return caption in self._cache
 
-    def _remember(self, caption: str, emb: torch.Tensor) -> None:
-        """Cache one CPU embedding (with its own storage), evicting least recently used ones beyond the bound."""
-        size = tensor_bytes(emb)
-        if size > self.max_bytes:
-            return
-        self._cache[caption] = emb
-        self._bytes += size
-        while self._bytes > self.max_bytes:
-            _, old = self._cache.popitem(last=False)
-            self._bytes -= tensor_bytes(old)
-
     def __call__(self, captions: list[str]) -> Optional[torch.Tensor]:
         """(N, text_embed_dim) on the device, or None for unconditional heads; misses are encoded in one batch.
 
-        The rows are gathered before any eviction, so a request larger than the whole cache is still answered
-        in full and in order."""
+        A request larger than the whole cache is still answered in full and in order (see ``TensorLRU``)."""
         if self.encoder is None:
             return None
         if not captions:
             raise ValueError("captions must name at least one caption")
-        found: dict[str, torch.Tensor] = {}
-        missing = []
-        for caption in dict.fromkeys(captions):
-            emb = self._cache.get(caption)
-            if emb is None:
-                missing.append(caption)
-            else:
-                self._cache.move_to_end(caption)
-                found[caption] = emb
-        if missing:
-            for caption, emb in zip(missing, self.encode(missing).cpu()):
-                emb = emb.clone()  # its own storage: a row view would pin the whole batch and escape the count
-                found[caption] = emb
-                self._remember(caption, emb)
-        batch = torch.stack([found[c] for c in captions])
-        if self.device.type == "cuda":  # pinned, so the copy is asynchronous
-            return batch.pin_memory().to(self.device, non_blocking=True)
-        return batch.to(self.device)
+        return self._cache.get_batch(captions, self.encode, self.device)

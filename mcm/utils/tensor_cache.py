@@ -30,6 +30,13 @@ class TensorLRU:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._entries
 
+    def values(self) -> list[torch.Tensor]:
+        """The cached tensors, least recently used first."""
+        return list(self._entries.values())
+
+    def keys(self) -> list[Hashable]:
+        return list(self._entries)
+
     def _put(self, key: Hashable, value: torch.Tensor) -> None:
         value = value.detach().to("cpu", copy=True)
         size = value.numel() * value.element_size()
@@ -50,6 +57,8 @@ class TensorLRU:
 
         The rows are gathered before the misses are inserted, so a request larger than the bound is still
         answered in full and in order (insertion may evict entries this very request hit)."""
+        if not keys:
+            raise ValueError("keys must name at least one entry")
         missing = [k for k in dict.fromkeys(keys) if k not in self._entries]
         fresh = dict(zip(missing, compute(missing))) if missing else {}
         rows = []
@@ -59,7 +68,9 @@ class TensorLRU:
             else:
                 self._entries.move_to_end(k)
                 rows.append(self._entries[k])
-        out = torch.stack([r.to(device) for r in rows]) if rows else torch.empty(0)
+        out = torch.stack([r.detach().cpu() for r in rows])
         for k, v in fresh.items():
             self._put(k, v)
-        return out
+        if torch.device(device).type == "cuda":  # pinned, so the copy is asynchronous
+            return out.pin_memory().to(device, non_blocking=True)
+        return out.to(device)

@@ -71,11 +71,6 @@ def test_gpu_one_update_moves_the_discriminator_by_about_lr(tmp_path, precision)
     assert discriminator_update(tmp_path, precision) == pytest.approx(lr, rel=0.5)
 
 
-def test_gpu_presets_default_to_bf16_and_reach_the_papers_global_batch():
-    from mcm.config.schema import gradient_accumulation_steps
-
-    for preset, accum in (("modelscope", 1), ("animatediff", 4)):
-        cfg = load_config(preset)
-        assert cfg.train.mixed_precision == "bf16"
-        assert cfg.optim.global_batch == 128
-        assert gradient_accumulation_steps(cfg.optim.global_batch, 4 * 8, cfg.data.batch_size) == accum
+def test_gpu_presets_default_to_bf16():
+    for preset in ("modelscope", "animatediff"):
+        assert load_config(preset).train.mixed_precision == "bf16"

@@ -11,7 +11,6 @@ import torch
 
 import mcm.trainer.trainer as trainer_module
 from mcm.config import load_config
-from mcm.config.schema import gradient_accumulation_steps
 from mcm.discriminator.loss import PenaltyWeight
 from mcm.trainer.trainer import Trainer
 
@@ -75,14 +74,6 @@ def test_text_cache_is_on_the_cpu_bounded_in_bytes_and_exact(tmp_path):
     torch.testing.assert_close(got, trainer.teacher.encode_text(captions).to(got.device))
     cache = trainer.text_cache
     assert 0 < len(cache) < len(captions) and cache.bytes <= cfg.data.text_cache_mb * 2**20
-    assert all(v.device.type == "cpu" for v in cache._entries.values())
+    assert all(v.device.type == "cpu" for v in cache.values())
     again = trainer.text_embeddings(captions[-2:] + captions[:1])  # hits and misses mixed
     torch.testing.assert_close(again, trainer.teacher.encode_text(captions[-2:] + captions[:1]).to(got.device))
-
-
-def test_global_batch_sets_the_accumulation_and_names_the_three_numbers():
-    assert gradient_accumulation_steps(128, 32, 4) == 1
-    assert gradient_accumulation_steps(128, 32, 1) == 4
-    assert gradient_accumulation_steps(128, 1, 2) == 64
-    with pytest.raises(ValueError, match=r"global_batch=128.*world size 3.*batch_size=2"):
-        gradient_accumulation_steps(128, 3, 2)
