@@ -11,7 +11,7 @@ import torch
 from mcm.config import load_config
 from mcm.trainer.trainer import Trainer
 
-UPDATES, ACCUM = 2, 2
+UPDATES, ACCUM = 1, 2
 OVERRIDES = [f"optim.max_steps={UPDATES}", f"optim.global_batch={2 * ACCUM}", "optim.warmup_steps=0",
              "train.validate_every=0", f"train.checkpoint_every={UPDATES}", "train.log_every=1"]
 

@@ -56,14 +56,14 @@ def test_a_rank_draws_only_its_slice_and_it_equals_one_process(tmp_path, monkeyp
 
 
 def test_penalty_weight_is_checked_at_the_logging_interval_only(tmp_path, monkeypatch):
-    updates, accum, log_every = 4, 2, 2
+    updates, accum, log_every = 2, 2, 2
     calls = []
     original = PenaltyWeight.update
     monkeypatch.setattr(PenaltyWeight, "update", lambda self, *a, **k: calls.append(a) or original(self, *a, **k))
     cfg = load_config("mcm_tiny", [*BASE, f"optim.max_steps={updates}", f"optim.global_batch={2 * accum}",
                                    f"train.log_every={log_every}"])
     assert Trainer(cfg, tmp_path / "run").train() == "done"
-    assert len(calls) == updates // log_every  # not once per micro-batch (8)
+    assert len(calls) == updates // log_every  # not once per micro-batch (4)
 
 
 def test_text_cache_is_on_the_cpu_bounded_in_bytes_and_exact(tmp_path):
