@@ -14,7 +14,8 @@ def register(sub) -> None:
                    help="lcm for a student (default), ddim or dpm++ for the teacher")
     p.add_argument("--prompt", required=True)
     p.add_argument("--steps", type=int, default=None, help="sampling steps (student: 1-8, default 4)")
-    p.add_argument("--guidance", type=float, default=None, help="teacher CFG scale (default: mid of its range)")
+    p.add_argument("--guidance", type=float, default=None, help="teacher baseline: standard CFG scale g in uncond + g (cond - uncond) "
+                   "(default: mid of teacher.guidance_min..max, the LCM-form w of distillation, plus 1)")
     p.add_argument("--frames", type=int, default=None, help="frames to generate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fps", type=int, default=None)

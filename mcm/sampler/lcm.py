@@ -74,10 +74,7 @@ def build_lcm_scheduler(teacher: Teacher, distill: DistillConfig) -> LCMSchedule
 
     The stock ``LCMScheduler`` when ``distill.sigma_data`` is diffusers' 0.5, else :class:`SigmaDataLCMScheduler`."""
     s = teacher.schedule
-    extra = {} if distill.sigma_data == STOCK_LCM_SIGMA_DATA else {"sigma_data": distill.sigma_data}
-    cls = LCMScheduler if not extra else SigmaDataLCMScheduler
-    return cls(
-        **extra,
+    settings = dict(
         num_train_timesteps=s["num_train_timesteps"],
         beta_start=s["beta_start"],
         beta_end=s["beta_end"],
@@ -88,6 +85,9 @@ def build_lcm_scheduler(teacher: Teacher, distill: DistillConfig) -> LCMSchedule
         set_alpha_to_one=True,
         clip_sample=False,
     )
+    if distill.sigma_data == STOCK_LCM_SIGMA_DATA:
+        return LCMScheduler(**settings)
+    return SigmaDataLCMScheduler(sigma_data=distill.sigma_data, **settings)
 
 
 @torch.inference_mode()
