@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import av
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 

@@ -18,7 +18,7 @@ from typing import Optional
 
 import torch
 
-from mcm.config.schema import TeacherConfig
+from mcm.teachers.config import TeacherConfig
 from mcm.discriminator.sparse_frames import sample_frame_indices
 from mcm.distill.guidance import sample_guidance_scale
 from mcm.trajectories.mixed import draw_generated

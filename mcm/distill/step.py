@@ -29,7 +29,7 @@ from typing import Iterator, Optional
 import torch
 from torch import nn
 
-from mcm.config.schema import DistillConfig
+from mcm.distill.config import DistillConfig
 from mcm.distill.draws import StepNoise
 from mcm.motion.representations import MotionRepresentation, RawMotion
 from mcm.distill.guidance import lcm_guidance

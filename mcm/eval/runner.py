@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch

@@ -20,7 +20,7 @@ import torch
 from diffusers import LCMScheduler
 from diffusers.configuration_utils import register_to_config
 
-from mcm.config.schema import DistillConfig
+from mcm.distill.config import DistillConfig
 from mcm.teachers.base import Teacher
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcm.config.schema import TeacherConfig
+from mcm.teachers.config import TeacherConfig
 from mcm.teachers.base import Teacher
 from mcm.teachers.modelscope import freeze, load_text_stack, schedule_from_scheduler_config
 from mcm.teachers.targets import UNET_LORA_TARGETS

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from mcm.config.schema import TeacherConfig
+from mcm.teachers.config import TeacherConfig
 from mcm.teachers.base import Teacher, alphas_cumprod_from_betas
 
 GMM_RADIUS = 2.0  # modes on a circle (d = 2) or the first coordinate axes (d > 2)

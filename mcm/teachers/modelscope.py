@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcm.config.schema import TeacherConfig
+from mcm.teachers.config import TeacherConfig
 from mcm.teachers.base import Teacher
 from mcm.teachers.targets import UNET_LORA_TARGETS
 

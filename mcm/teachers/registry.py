@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from mcm.config.schema import TeacherConfig
+from mcm.teachers.config import TeacherConfig
 from mcm.teachers.animatediff import load_animatediff
 from mcm.teachers.base import Teacher
 from mcm.teachers.gaussian_mixture import build_gaussian_mixture_teacher

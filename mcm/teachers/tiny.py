@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from mcm.config.schema import TeacherConfig, TinyUNetConfig
+from mcm.teachers.config import TeacherConfig, TinyUNetConfig
 from mcm.teachers.base import Teacher
 from mcm.teachers.modelscope import freeze
 from mcm.teachers.targets import UNET_LORA_TARGETS

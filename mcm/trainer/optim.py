@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from diffusers.optimization import get_scheduler
 
-from mcm.config.schema import OptimConfig
+from mcm.config.training import OptimConfig
 
 
 def build_optimizer(params: list[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:

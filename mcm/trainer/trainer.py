@@ -33,7 +33,8 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from mcm.config.load import config_to_yaml, load_config
-from mcm.config.schema import MCMConfig, gradient_accumulation_steps
+from mcm.config.schema import MCMConfig
+from mcm.config.training import gradient_accumulation_steps
 from mcm.distill.draws import StepNoise, draw_rank_slice, micro_batch_seed
 from mcm.distill.mcm_step import MCMStep, MicroBatch, MicroStepLosses
 from mcm.distill.step import ConsistencyDistillation

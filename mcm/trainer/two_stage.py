@@ -19,7 +19,7 @@ from pathlib import Path
 
 from torch import nn
 
-from mcm.config.schema import TwoStageConfig
+from mcm.config.training import TwoStageConfig
 from mcm.runs.folder import student_lora_of_run
 from mcm.student.lora import load_lora_state_dict
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 
 from data_media import make_video, write_csv  # noqa: F401  (re-exported for fixtures)

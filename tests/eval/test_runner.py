@@ -4,10 +4,9 @@ import pytest
 import torch
 import yaml
 
-from mcm.eval.config import EvalConfig, FVDConfig, MotionConfig, load_eval_config
+from mcm.eval.config import EvalConfig, load_eval_config
 from mcm.eval.clipsim import CLIPSim
 from mcm.eval.fid import FIDFeatures
-from mcm.eval.config import FIDConfig
 from mcm.eval.fvd import FVDFeatures
 from mcm.eval.i3d import InceptionI3d
 from mcm.eval.motion import MotionFeatures

@@ -6,7 +6,6 @@
 * the penalty weight's growth is checked at the logging interval, not on every micro-batch;
 * caption embeddings are cached on the CPU, bounded in bytes."""
 
-import pytest
 import torch
 
 import mcm.trainer.trainer as trainer_module
