@@ -5,31 +5,35 @@ sample (Eq. 1-3), the mixed-trajectory coin and the one-step sample's pure noise
 and augmentation seeds of the discriminator (Eq. 4-5).
 
 :func:`draw_rank_slice` is what the trainer uses: the coin comes from the *global* micro-batch's generator
-(seeded by (seed, update, micro-batch): every rank takes the same branch), and each sample's draws from a
-generator of its own, seeded by (micro-batch seed, global sample index). A rank therefore draws only its own
-slice (the cost does not grow with the world size), and sample i gets the same draws whichever rank holds it.
-:func:`draw_step_noise` draws a whole batch from one generator (tests, benchmarks).
+(seeded by (seed, update, micro-batch): every rank takes the same branch), and the samples' draws from one
+counter-based stream per micro-batch (numpy's PCG64, which can jump ahead): sample i owns the fixed block of
+uniforms [i K, (i + 1) K), so a rank jumps to its first sample and draws only its own slice in one vectorised
+call (the cost does not grow with the world size), and sample i gets the same draws whichever rank holds it.
+Normals come from the uniforms by the Box-Muller transform (each consumes exactly its block, unlike
+rejection samplers). :func:`draw_step_noise` draws a whole batch from one torch generator (tests, benchmarks).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Optional
 
+import numpy as np
 import torch
 
-from mcm.teachers.config import TeacherConfig
 from mcm.discriminator.sparse_frames import sample_frame_indices
 from mcm.distill.guidance import sample_guidance_scale
+from mcm.teachers.config import TeacherConfig
 from mcm.trajectories.mixed import draw_generated
 
 AUG_SEED_RANGE = 2**62
+AUG_SEED_FROM_UNIFORM = 2**53  # a double in [0, 1) carries 53 random bits
 SEED_MODULUS = 2**63
-# Mixing constants of the seeds: distinct primes, so that (seed, update, micro-batch, sample) do not collide
-# for any realistic run length.
+# Mixing constants of the seeds: distinct primes, so that (seed, update, micro-batch) do not collide for any
+# realistic run length.
 UPDATE_STRIDE = 1_000_003
 MICRO_STRIDE = 1009
-SAMPLE_STRIDE = 100_000_007
 
 
 @dataclass
@@ -63,11 +67,6 @@ def micro_batch_seed(seed: int, update: int, micro: int) -> int:
     return ((seed * UPDATE_STRIDE + update) * MICRO_STRIDE + micro) % SEED_MODULUS
 
 
-def sample_seed(micro_seed: int, sample: int) -> int:
-    """The seed of global sample ``sample`` of a micro-batch."""
-    return (micro_seed * SAMPLE_STRIDE + sample + 1) % SEED_MODULUS
-
-
 def draw_step_noise(
     generator: torch.Generator,
     batch: int,
@@ -96,6 +95,20 @@ def draw_step_noise(
     return out
 
 
+def _box_muller(u: np.ndarray, count: int) -> np.ndarray:
+    """``count`` standard normals per row from 2 * ceil(count / 2) uniforms in [0, 1) per row (B, 2m)."""
+    u1, u2 = u[:, 0::2], u[:, 1::2]
+    radius = np.sqrt(-2.0 * np.log1p(-u1))  # 1 - u1 in (0, 1]
+    angle = 2.0 * math.pi * u2
+    return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)], axis=1)[:, :count]
+
+
+def _frame_uniforms(num_frames: int, sparse_frames: int, frame_sampling: str) -> int:
+    if sparse_frames <= 0:
+        return 0
+    return num_frames if frame_sampling == "random" else sparse_frames
+
+
 def draw_rank_slice(
     micro_seed: int,
     start: int,
@@ -109,19 +122,44 @@ def draw_rank_slice(
 ) -> StepNoise:
     """The draws of global samples ``start .. start + batch - 1`` of the micro-batch seeded ``micro_seed``.
 
-    The coin (Eq. 9) comes from the micro-batch's own generator; each sample's draws from
-    ``sample_seed(micro_seed, i)``, so any split of the global batch over ranks gives every sample the same
-    draws as one process does."""
+    The coin (Eq. 9) comes from the micro-batch's own generator. Each sample owns a fixed block of K uniforms
+    of the micro-batch's PCG64 stream: [grid index, w, noise (Box-Muller pairs), the one-step sample's noise
+    (reserved on every branch, so the layout does not depend on the coin), frame keys, augmentation seed].
+    Any split of the global batch over ranks gives every sample the draws one process gives it."""
+    if batch < 1 or start < 0:
+        raise ValueError(f"start={start} must be >= 0 and batch={batch} >= 1")
     generated = draw_generated(torch.Generator().manual_seed(micro_seed), lambda_real)
-    parts = [
-        draw_step_noise(torch.Generator().manual_seed(sample_seed(micro_seed, i)), 1, latent_shape,
-                        num_ddim_timesteps, teacher_cfg, lambda_real=0.0 if generated else 1.0,
-                        sparse_frames=sparse_frames, frame_sampling=frame_sampling)
-        for i in range(start, start + batch)
-    ]
-    cat = lambda xs: None if xs[0] is None else torch.cat(xs)  # noqa: E731
-    return StepNoise(
-        index=cat([p.index for p in parts]), noise=cat([p.noise for p in parts]), w=cat([p.w for p in parts]),
-        generated=generated, start_noise=cat([p.start_noise for p in parts]), frames=cat([p.frames for p in parts]),
-        aug_seeds=cat([p.aug_seeds for p in parts]),
-    )
+    numel = math.prod(latent_shape)
+    pairs = 2 * ((numel + 1) // 2)
+    frame_keys = _frame_uniforms(latent_shape[1] if len(latent_shape) > 1 else 0, sparse_frames, frame_sampling)
+    offsets = np.cumsum([0, 1, 1, pairs, pairs, frame_keys, 1 if sparse_frames > 0 else 0])
+    block = int(offsets[-1])
+    bits = np.random.PCG64(micro_seed)
+    bits.advance(start * block)  # each double consumes exactly one 64-bit output
+    u = np.random.Generator(bits).random(batch * block).reshape(batch, block)
+
+    index = torch.from_numpy(np.minimum(np.floor(u[:, 0] * num_ddim_timesteps), num_ddim_timesteps - 1)).long()
+    w_min, w_max = teacher_cfg.guidance_min, teacher_cfg.guidance_max
+    w = torch.from_numpy(w_min + (w_max - w_min) * u[:, 1]).float()
+    normals = lambda k: torch.from_numpy(  # noqa: E731
+        _box_muller(u[:, offsets[k]:offsets[k + 1]], numel)).float().reshape(batch, *latent_shape)
+    out = StepNoise(index=index, noise=normals(2), w=w, generated=generated)
+    if generated:
+        out = replace(out, start_noise=normals(3))
+    if sparse_frames > 0:
+        keys = torch.from_numpy(u[:, offsets[4]:offsets[5]])
+        if frame_sampling == "random":
+            frames = keys.argsort(dim=1)[:, :sparse_frames].sort(dim=1).values
+        else:  # segment: one frame from each of l equal segments, as sample_frame_indices
+            frames = sample_frame_indices_from_uniforms(keys, latent_shape[1], sparse_frames)
+        seeds = torch.from_numpy(np.floor(u[:, offsets[5]] * AUG_SEED_FROM_UNIFORM)).long()
+        out = replace(out, frames=frames, aug_seeds=seeds)
+    return out
+
+
+def sample_frame_indices_from_uniforms(u: torch.Tensor, num_frames: int, l: int) -> torch.Tensor:
+    """The ``segment`` strategy of ``sample_frame_indices`` from given uniforms (B, l) -> indices (B, l)."""
+    bounds = torch.linspace(0, num_frames, l + 1)
+    starts = bounds[:-1].floor().long()
+    lengths = (bounds[1:].floor().long() - starts).clamp(min=1)
+    return starts.view(1, l) + (u.float() * lengths).floor().long()

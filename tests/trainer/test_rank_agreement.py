@@ -6,6 +6,7 @@
 * the penalty weight's growth is checked at the logging interval, not on every micro-batch;
 * caption embeddings are cached on the CPU, bounded in bytes."""
 
+import numpy as np
 import torch
 
 import mcm.trainer.trainer as trainer_module
@@ -43,14 +44,22 @@ def test_a_rank_draws_only_its_slice_and_it_equals_one_process(tmp_path, monkeyp
     shape, world = (4, 4, 8, 8), 16
     one_process = trainer.step_noise(0, shape, world)  # rank 0 of 1, the whole global batch
     drawn = []
-    original = torch.randn
-    monkeypatch.setattr(torch, "randn", lambda *a, **k: drawn.append(original(*a, **k)) or drawn[-1])
+    original_randn, original_generator = torch.randn, np.random.Generator
+
+    class CountingGenerator(original_generator):  # counts the uniforms of the counter-based stream
+        def random(self, size=None, *args, **kwargs):
+            drawn.append(int(np.prod(size)) if size is not None else 1)
+            return super().random(size, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "randn", lambda *a, **k: drawn.append(original_randn(*a, **k).numel()) or original_randn(*a, **k))
+    monkeypatch.setattr(np.random, "Generator", CountingGenerator)
     trainer.rank, trainer.world = 5, world
     mine = trainer.step_noise(0, shape, 1)
     latent = torch.Size(shape).numel()
-    assert sum(t.numel() for t in drawn) <= 2 * latent  # its own noise (+ the one-step sample's), not 16x
+    assert 0 < sum(drawn) <= 2 * latent + 64  # its own noise (+ the one-step sample's), not 16x
     torch.testing.assert_close(mine.noise, one_process.noise[5:6])
     torch.testing.assert_close(mine.index, one_process.index[5:6])
+    torch.testing.assert_close(mine.frames, one_process.frames[5:6])
     assert mine.generated == one_process.generated
 
 
