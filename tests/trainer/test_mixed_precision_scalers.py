@@ -74,3 +74,31 @@ def test_gpu_one_update_moves_the_discriminator_by_about_lr(tmp_path, precision)
 def test_gpu_presets_default_to_bf16():
     for preset in ("modelscope", "animatediff"):
         assert load_config(preset).train.mixed_precision == "bf16"
+
+
+def test_the_trap_avoided_accelerates_shared_scaler_unscales_the_second_optimizer_twice(monkeypatch):
+    """Why the trainer does not let accelerate prepare its optimisers (accelerate==1.15.0, pinned): the old
+    sequence (backward both, clip, step the student, step the discriminator) with accelerate's one GradScaler,
+    as it is on a GPU, divides the second optimiser's gradients by the scale twice and updates the scale twice.
+    If a newer accelerate fixes this, this test fails and ScaledOptimizer can be reconsidered."""
+    from accelerate import Accelerator
+
+    calls = spy_scalers(monkeypatch)
+    acc = Accelerator(cpu=True)
+    scale = 2.0**16
+    acc.scaler = torch.amp.GradScaler("cpu", init_scale=scale)
+    acc.native_amp = True
+    acc.state._mixed_precision = "fp16"  # what accelerate sets on a GPU (reset by the suite's conftest)
+    student, disc = torch.nn.Linear(4, 1), torch.nn.Linear(4, 1)
+    opt_s = acc.prepare(torch.optim.SGD(student.parameters(), lr=1.0))
+    opt_d = acc.prepare(torch.optim.SGD(disc.parameters(), lr=1.0))
+    x = torch.ones(2, 4)
+    acc.backward(student(x).sum())
+    acc.backward(disc(x).sum())
+    acc.clip_grad_norm_(list(student.parameters()), 10.0)
+    before = disc.weight.detach().clone()
+    opt_s.step()
+    opt_d.step()
+    true_step = 2.0  # lr x d/dw of sum over 2 rows of ones
+    assert sum(calls["update"].values()) == 2  # the scale is updated twice per optimiser update
+    assert float((before - disc.weight.detach()).mean()) == pytest.approx(true_step / scale)  # unscaled twice
