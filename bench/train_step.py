@@ -49,7 +49,7 @@ from mcm.discriminator.model import build_discriminator  # noqa: E402
 from mcm.discriminator.sparse_frames import repeat_per_frame  # noqa: E402
 from mcm.discriminator.text import DiscriminatorText  # noqa: E402
 from mcm.distill.adversarial import generator_loss, vae_frame_decoder  # noqa: E402
-from mcm.distill.draws import draw_step_noise  # noqa: E402
+from mcm.distill.draws import draw_rank_slice  # noqa: E402
 from mcm.distill.losses import consistency_distance  # noqa: E402
 from mcm.distill.mcm_step import Adversary, MCMStep, MicroBatch  # noqa: E402
 from mcm.distill.step import ConsistencyDistillation  # noqa: E402
@@ -102,7 +102,7 @@ class Bench:
         shape = (d.batch_size, teacher.latent_channels, d.num_frames, d.height // f, d.width // f)
         self.text = teacher.encode_text([PROMPT] * d.batch_size)
         uncond = teacher.encode_text([""] * d.batch_size)
-        noise = draw_step_noise(g, shape[0], shape[1:], cfg.distill.num_ddim_timesteps, cfg.teacher,
+        noise = draw_rank_slice(0, 0, shape[0], shape[1:], cfg.distill.num_ddim_timesteps, cfg.teacher,
                                 lambda_real=0.0, sparse_frames=l)
         noise.index[:] = cfg.distill.num_ddim_timesteps // 2  # a mid-trajectory step, not the pure-noise top
         self.noise_real, self.noise_generated = replace(noise, generated=False), noise

@@ -17,28 +17,47 @@ import torch
 DecodeFn = Callable[[torch.Tensor], torch.Tensor]
 
 
+FRAME_STRATEGIES = ("random", "segment")
+
+
+def _check_frames(num_frames: int, l: int, strategy: str) -> None:
+    if not 1 <= l <= num_frames:
+        raise ValueError(f"sparse frames l={l} must lie in [1, num_frames={num_frames}]")
+    if strategy not in FRAME_STRATEGIES:
+        raise ValueError(f"frame_sampling={strategy!r} must be 'random' or 'segment'")
+
+
+def frame_uniforms_needed(num_frames: int, l: int, strategy: str) -> int:
+    """Uniforms per video that :func:`frame_indices_from_uniforms` reads: F keys (random) or l offsets (segment)."""
+    _check_frames(num_frames, l, strategy)
+    return num_frames if strategy == "random" else l
+
+
+def frame_indices_from_uniforms(u: torch.Tensor, num_frames: int, l: int, strategy: str = "random") -> torch.Tensor:
+    """Frame indices (B, l), sorted per row, from uniforms in [0, 1) (B, :func:`frame_uniforms_needed`).
+
+    ``random``: l distinct frames uniformly at random (the l smallest of F random keys). ``segment`` (TSN): the
+    F frames split into l equal segments, one random frame from each."""
+    _check_frames(num_frames, l, strategy)
+    if strategy == "random":
+        return u.argsort(dim=1)[:, :l].sort(dim=1).values
+    bounds = torch.linspace(0, num_frames, l + 1)
+    starts = bounds[:-1].floor().long()
+    lengths = (bounds[1:].floor().long() - starts).clamp(min=1)
+    return starts.view(1, l) + (u.float() * lengths).floor().long()
+
+
 def sample_frame_indices(batch: int, num_frames: int, l: int, generator: Optional[torch.Generator] = None,
                          strategy: str = "random", device: torch.device | str | None = None) -> torch.Tensor:
-    """Frame indices (B, l), sorted per row, drawn independently per video.
+    """Frame indices (B, l), sorted per row, drawn independently per video from ``generator``.
 
     ``random``: l distinct frames uniformly at random. ``segment`` (TSN): the F frames split into l equal
     segments, one random frame from each. Needs 1 <= l <= F.
     """
     if batch < 1:
         raise ValueError(f"batch={batch} must be >= 1")
-    if not 1 <= l <= num_frames:
-        raise ValueError(f"sparse frames l={l} must lie in [1, num_frames={num_frames}]")
-    if strategy == "random":
-        keys = torch.rand(batch, num_frames, generator=generator)
-        idx = keys.argsort(dim=1)[:, :l].sort(dim=1).values
-    elif strategy == "segment":
-        bounds = torch.linspace(0, num_frames, l + 1)
-        starts = bounds[:-1].floor().long()
-        lengths = (bounds[1:].floor().long() - starts).clamp(min=1)
-        offs = (torch.rand(batch, l, generator=generator) * lengths).floor().long()
-        idx = starts.view(1, l) + offs
-    else:
-        raise ValueError(f"frame_sampling={strategy!r} must be 'random' or 'segment'")
+    u = torch.rand(batch, frame_uniforms_needed(num_frames, l, strategy), generator=generator)
+    idx = frame_indices_from_uniforms(u, num_frames, l, strategy)
     return idx.to(device) if device is not None else idx
 
 

@@ -10,7 +10,7 @@ counter-based stream per micro-batch (numpy's PCG64, which can jump ahead): samp
 uniforms [i K, (i + 1) K), so a rank jumps to its first sample and draws only its own slice in one vectorised
 call (the cost does not grow with the world size), and sample i gets the same draws whichever rank holds it.
 Normals come from the uniforms by the Box-Muller transform (each consumes exactly its block, unlike
-rejection samplers). :func:`draw_step_noise` draws a whole batch from one torch generator (tests, benchmarks).
+rejection samplers). Tests and benchmarks draw a whole batch as the slice (0, B).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from mcm.discriminator.sparse_frames import sample_frame_indices
-from mcm.distill.guidance import sample_guidance_scale
+from mcm.discriminator.sparse_frames import frame_indices_from_uniforms, frame_uniforms_needed
 from mcm.teachers.config import TeacherConfig
 from mcm.trajectories.mixed import draw_generated
 
@@ -67,46 +66,12 @@ def micro_batch_seed(seed: int, update: int, micro: int) -> int:
     return ((seed * UPDATE_STRIDE + update) * MICRO_STRIDE + micro) % SEED_MODULUS
 
 
-def draw_step_noise(
-    generator: torch.Generator,
-    batch: int,
-    latent_shape: tuple[int, ...],
-    num_ddim_timesteps: int,
-    teacher_cfg: TeacherConfig,
-    lambda_real: float = 1.0,
-    sparse_frames: int = 0,
-    frame_sampling: str = "random",
-) -> StepNoise:
-    """Draw the randomness of a batch on the CPU from one ``generator``.
-
-    The LCM draws come first, so an LCM run (``lambda_real=1``, ``sparse_frames=0``) draws exactly them; the
-    mixed-trajectory coin (Eq. 9) is drawn only when ``lambda_real < 1`` and the frame indices only when
-    ``sparse_frames > 0`` (latent_shape is (C, F, h, w))."""
-    index = torch.randint(0, num_ddim_timesteps, (batch,), generator=generator)
-    noise = torch.randn((batch, *latent_shape), generator=generator)
-    w = sample_guidance_scale(batch, teacher_cfg.guidance_min, teacher_cfg.guidance_max, generator)
-    out = StepNoise(index=index, noise=noise, w=w)
-    if draw_generated(generator, lambda_real):
-        out = replace(out, generated=True, start_noise=torch.randn((batch, *latent_shape), generator=generator))
-    if sparse_frames > 0:
-        frames = sample_frame_indices(batch, latent_shape[1], sparse_frames, generator, frame_sampling)
-        seeds = torch.randint(0, AUG_SEED_RANGE, (batch,), generator=generator)
-        out = replace(out, frames=frames, aug_seeds=seeds)
-    return out
-
-
 def _box_muller(u: np.ndarray, count: int) -> np.ndarray:
     """``count`` standard normals per row from 2 * ceil(count / 2) uniforms in [0, 1) per row (B, 2m)."""
     u1, u2 = u[:, 0::2], u[:, 1::2]
     radius = np.sqrt(-2.0 * np.log1p(-u1))  # 1 - u1 in (0, 1]
     angle = 2.0 * math.pi * u2
     return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)], axis=1)[:, :count]
-
-
-def _frame_uniforms(num_frames: int, sparse_frames: int, frame_sampling: str) -> int:
-    if sparse_frames <= 0:
-        return 0
-    return num_frames if frame_sampling == "random" else sparse_frames
 
 
 def draw_rank_slice(
@@ -131,7 +96,7 @@ def draw_rank_slice(
     generated = draw_generated(torch.Generator().manual_seed(micro_seed), lambda_real)
     numel = math.prod(latent_shape)
     pairs = 2 * ((numel + 1) // 2)
-    frame_keys = _frame_uniforms(latent_shape[1] if len(latent_shape) > 1 else 0, sparse_frames, frame_sampling)
+    frame_keys = frame_uniforms_needed(latent_shape[1], sparse_frames, frame_sampling) if sparse_frames > 0 else 0
     offsets = np.cumsum([0, 1, 1, pairs, pairs, frame_keys, 1 if sparse_frames > 0 else 0])
     block = int(offsets[-1])
     bits = np.random.PCG64(micro_seed)
@@ -148,18 +113,8 @@ def draw_rank_slice(
         out = replace(out, start_noise=normals(3))
     if sparse_frames > 0:
         keys = torch.from_numpy(u[:, offsets[4]:offsets[5]])
-        if frame_sampling == "random":
-            frames = keys.argsort(dim=1)[:, :sparse_frames].sort(dim=1).values
-        else:  # segment: one frame from each of l equal segments, as sample_frame_indices
-            frames = sample_frame_indices_from_uniforms(keys, latent_shape[1], sparse_frames)
+        frames = frame_indices_from_uniforms(keys, latent_shape[1], sparse_frames, frame_sampling)
         seeds = torch.from_numpy(np.floor(u[:, offsets[5]] * AUG_SEED_FROM_UNIFORM)).long()
         out = replace(out, frames=frames, aug_seeds=seeds)
     return out
 
-
-def sample_frame_indices_from_uniforms(u: torch.Tensor, num_frames: int, l: int) -> torch.Tensor:
-    """The ``segment`` strategy of ``sample_frame_indices`` from given uniforms (B, l) -> indices (B, l)."""
-    bounds = torch.linspace(0, num_frames, l + 1)
-    starts = bounds[:-1].floor().long()
-    lengths = (bounds[1:].floor().long() - starts).clamp(min=1)
-    return starts.view(1, l) + (u.float() * lengths).floor().long()

@@ -38,14 +38,6 @@ def cfg_scale_to_lcm_w(g: float) -> float:
     return g - CFG_MINUS_LCM_W
 
 
-def sample_guidance_scale(
-    batch: int, w_min: float, w_max: float, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """w ~ U[w_min, w_max] (LCM form), shape (B,), float32 on the CPU (move it with the batch)."""
-    u = torch.rand(batch, generator=generator)
-    return w_min + (w_max - w_min) * u
-
-
 def lcm_guidance(cond: torch.Tensor, uncond: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """LCM form: cond + w (cond - uncond) with per-sample w (B,)."""
     return cond + append_dims(w.to(cond.dtype), cond.ndim) * (cond - uncond)

@@ -74,9 +74,6 @@ class MicroStepLosses:
     student: torch.Tensor
     discriminator: Optional[torch.Tensor]
     terms: dict[str, torch.Tensor]
-    start: StepStart
-    student_x0: torch.Tensor
-    fake: Optional[torch.Tensor] = None
 
 
 class MCMStep:
@@ -104,7 +101,7 @@ class MCMStep:
                  "generated_start": torch.tensor(float(noise.generated), device=out.loss.device)}
         if out.collapse is not None:
             terms["motion_collapse"] = out.collapse.detach()
-        loss, d_loss, fake = out.loss, None, None
+        loss, d_loss = out.loss, None
         adv = self.adversary
         if adv is not None:
             # Eq. 4: l decoded frames of the raw prediction, D frozen
@@ -116,9 +113,8 @@ class MCMStep:
             # Eq. 9: this micro-batch's branch of the mixed objective
             loss = loss + self.lambda_adv * adv_g
             # Eq. 5: hinge + penalty on real images and the detached fakes
-            fake = fake.detach()
-            d_loss, d_terms = discriminator_loss(adv.disc, batch.real_images, adv.text(batch.real_captions), fake,
+            d_loss, d_terms = discriminator_loss(adv.disc, batch.real_images, adv.text(batch.real_captions), fake.detach(),
                                                  fake_text, noise.aug_seeds, adv.penalty_weight.weight)
             terms.update(d_terms)
         terms["loss"] = loss.detach()
-        return MicroStepLosses(loss, d_loss, terms, start, out.student_x0, fake)
+        return MicroStepLosses(loss, d_loss, terms)

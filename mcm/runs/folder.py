@@ -93,24 +93,18 @@ def latest_checkpoint(folder: str | Path) -> Optional[Path]:
     return Checkpointer(folder, keep_last=1).latest()
 
 
-def student_lora_of_run(folder: str | Path) -> dict[str, torch.Tensor]:
-    """The student's LoRA state (PEFT key names) of a run folder's newest checkpoint or ``final/`` adapter."""
-    folder = Path(folder)
-    final = folder / FINAL_DIR / ADAPTER_WEIGHTS
-    if final.is_file():
-        return load_file(str(final))
-    latest = latest_checkpoint(folder)
-    if latest is None:
-        raise ValueError(f"run folder {str(folder)!r} has neither {FINAL_DIR}/{ADAPTER_WEIGHTS} nor a checkpoint")
-    return strip_prefix(STUDENT_PREFIX, load_file(str(latest / WEIGHTS)))
-
-
 def newest_student_lora(folder: str | Path) -> dict[str, torch.Tensor]:
-    """The student's LoRA of a run folder's newest checkpoint (error when there is none yet)."""
+    """The student's LoRA (PEFT key names) of a run folder's newest checkpoint (error when there is none yet)."""
     latest = latest_checkpoint(folder)
     if latest is None:
-        raise ValueError(f"--checkpoint {folder}: the run folder has no complete checkpoint yet")
+        raise ValueError(f"run folder {str(folder)!r} has no complete checkpoint yet")
     return strip_prefix(STUDENT_PREFIX, load_file(str(latest / WEIGHTS)))
+
+
+def student_lora_of_run(folder: str | Path) -> dict[str, torch.Tensor]:
+    """The student's LoRA of a run folder: its ``final/`` adapter, else its newest checkpoint's."""
+    final = Path(folder) / FINAL_DIR / ADAPTER_WEIGHTS
+    return load_file(str(final)) if final.is_file() else newest_student_lora(folder)
 
 
 def write_exported_student(network: nn.Module, config_yaml: str, folder: str | Path) -> Path:

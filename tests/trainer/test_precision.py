@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mcm.config import load_config
-from mcm.distill.draws import draw_step_noise
+from mcm.distill.draws import draw_rank_slice
 from mcm.distill.step import ConsistencyDistillation
 from mcm.student.checkpointing import enable_gradient_checkpointing
 from mcm.student.lora import add_lora, trainable_parameters
@@ -39,7 +39,7 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(kind, mechanis
         cd = ConsistencyDistillation(teacher, cfg.distill)
         g = torch.Generator().manual_seed(0)
         latents = torch.randn(2, 4, 4, 8, 8, generator=g)
-        noise = draw_step_noise(g, 2, latents.shape[1:], 50, cfg.teacher)
+        noise = draw_rank_slice(0, 0, 2, tuple(latents.shape[1:]), 50, cfg.teacher)
         text = teacher.encode_text(["a", "b"])
         out = cd.loss(latents, text, teacher.encode_text(["", ""]), noise)
         out.loss.backward()
