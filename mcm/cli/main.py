@@ -14,7 +14,7 @@ import logging
 import sys
 
 # Verb modules; optional ones (their extras may be missing) are skipped when they fail to import.
-VERBS = ("config", "distill", "sample")
+VERBS = ("config", "distill", "sample", "world")
 OPTIONAL_VERBS = ("data", "eval", "convert")
 
 
