@@ -27,6 +27,8 @@ AESTHETIC_THRESHOLD = 6.0
 #: Aesthetic score ranges of good rows and of the degraded rows below the threshold.
 GOOD_AESTHETIC = (6.2, 7.6)
 LOW_AESTHETIC = (3.5, 5.8)
+#: Index offset of the generator a fresh degradation of an undegraded item is drawn from.
+DEGRADATION_OFFSET = 1 << 30
 #: Caption variants drawn from (a large prime keeps every template/synonym combination reachable).
 CAPTION_VARIANTS = 2**20
 
@@ -77,6 +79,19 @@ class WorldItem:
                 clip = render.degrade(clip, self.degradation)
         return clip[self.frame] if self.set in ("images", "styled") else clip
 
+    def render(self, cfg: WorldConfig, look: str) -> np.ndarray:
+        """The whole clip (F, H, W, 3) in [0, 1] as ``look``: as_set, clean, degraded or styled."""
+        if look == "as_set":
+            return self.pixels(cfg)
+        if look == "clean":
+            return self.clean(cfg)
+        if look == "styled":
+            return render.render_styled(self.combo, self.params, cfg.num_frames, cfg.size)
+        if look == "degraded":
+            deg = self.degradation or render.draw_degradation(_rng(cfg, self.set, self.index + DEGRADATION_OFFSET))
+            return render.degrade(self.clean(cfg), deg)
+        raise ValueError(f"look={look!r}: expected as_set, clean, degraded or styled")
+
 
 def _rng(cfg: WorldConfig, name: str, index: int) -> np.random.Generator:
     if name not in SET_IDS:
@@ -124,19 +139,14 @@ def set_size(cfg: WorldConfig, name: SetName) -> int:
 
 
 def clips(cfg: WorldConfig, name: SetName, count: int, start: int = 0,
-          degraded: Optional[bool] = None) -> tuple[np.ndarray, list[WorldItem]]:
-    """uint8 (N, F, H, W, 3) clips of a set (degraded as the set holds them unless ``degraded`` says)."""
+          look: Literal["as_set", "clean", "degraded", "styled"] = "as_set") -> tuple[np.ndarray, list[WorldItem]]:
+    """uint8 (N, F, H, W, 3) clips of items ``start .. start + count`` of a set, rendered as ``look``:
+    ``as_set`` what a video set holds, ``clean`` the clean render, ``degraded`` with V's defects (the item's
+    own degradation or one drawn for it), ``styled`` the styled rendering (whole clips for image sets)."""
     its = items(cfg, name, count, start)
+    if look == "as_set" and name in ("images", "styled"):
+        raise ValueError(f"set {name!r} holds images: ask for look='clean', 'degraded' or 'styled' clips")
     out = np.empty((count, cfg.num_frames, cfg.size, cfg.size, 3), np.uint8)
     for k, it in enumerate(its):
-        if degraded is None:
-            clip = it.pixels(cfg) if name not in ("images", "styled") else None
-            if clip is None:
-                raise ValueError(f"set {name!r} holds images: use clips(..., degraded=True|False)")
-        elif degraded:
-            deg = it.degradation or render.draw_degradation(np.random.default_rng([cfg.seed, 99, name == "seen", it.index]))
-            clip = render.degrade(it.clean(cfg), deg)
-        else:
-            clip = it.clean(cfg)
-        out[k] = render.to_uint8(clip)
+        out[k] = render.to_uint8(it.render(cfg, look))
     return out, its
