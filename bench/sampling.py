@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from mcm.config import load_config  # noqa: E402
+from mcm.config.load import load_config  # noqa: E402
 from mcm.distill.guidance import cfg_scale_to_lcm_w  # noqa: E402
 from mcm.sampler.api import VideoGenerator, default_cfg_scale  # noqa: E402
 from mcm.sampler.baselines import sample_teacher_latents  # noqa: E402

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from mcm.config import load_config  # noqa: E402
+from mcm.config.load import load_config  # noqa: E402
 from mcm.discriminator.loss import PenaltyWeight, discriminator_loss  # noqa: E402
 from mcm.discriminator.model import build_discriminator  # noqa: E402
 from mcm.discriminator.sparse_frames import repeat_per_frame  # noqa: E402

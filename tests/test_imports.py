@@ -42,6 +42,9 @@ def import_graph() -> dict[str, set[str]]:
             for target in targets:
                 if target in modules and target != name:
                     edges.add(target)
+        # Importing a.b.c first runs the packages a and a.b: a package's __init__ is a dependency too.
+        parts = name.split(".")
+        edges.update(p for p in (".".join(parts[:k]) for k in range(1, len(parts))) if p in modules)
         graph[name] = edges
     return graph
 
@@ -89,8 +92,29 @@ def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
+def harmful(components: list[list[str]]) -> list[list[str]]:
+    """Circles that leave a package: a package whose __init__ re-exports its own submodules closes a
+    circle (submodule -> package -> submodule) that Python resolves, as long as it stays inside."""
+    return [c for c in components if not any(all(m == p or m.startswith(p + ".") for m in c) for p in c)]
+
+
 def test_no_import_circle_inside_mcm():
-    assert cycles(import_graph()) == []
+    assert harmful(cycles(import_graph())) == []
+
+
+def test_a_package_init_counts_as_an_import_of_its_submodules(tmp_path, monkeypatch):
+    """The circle of 2026-12: mcm.teachers.config -> mcm.config (package, re-exporting the schema) ->
+    mcm.config.schema -> mcm.teachers.config; only the package edge closes it."""
+    pkg = tmp_path / "mcm"
+    for rel, text in {"__init__.py": "", "config/__init__.py": "from mcm.config.schema import X\n",
+                      "config/base.py": "", "config/schema.py": "from mcm.teachers.config import Y\n",
+                      "teachers/__init__.py": "", "teachers/config.py": "from mcm.config.base import Z\n"}.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
+    assert harmful(cycles(import_graph())) == [
+        ["mcm.config", "mcm.config.base", "mcm.config.schema", "mcm.teachers.config"]
+    ]
 
 
 def test_the_circle_detector_finds_a_circle():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcm.config import config_to_yaml, load_config
+from mcm.config.load import config_to_yaml, load_config
 
 
 def add_config_arguments(parser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mcm.cli.config import add_config_arguments
-from mcm.config import load_config
+from mcm.config.load import load_config
 
 DEFAULT_RUNS = Path("runs")
 

@@ -1,4 +1,6 @@
-from mcm.config.load import config_to_yaml, load_config, preset_names, save_config
-from mcm.config.schema import MCMConfig
+"""Typed configuration: ``mcm.config.schema.MCMConfig`` composes the component configs; ``mcm.config.load``
+reads presets and YAML with overrides.
 
-__all__ = ["MCMConfig", "load_config", "config_to_yaml", "preset_names", "save_config"]
+This package module imports nothing: ``mcm.config.base`` is imported by every component config
+(``mcm.teachers.config`` ...) and the schema imports those, so re-exporting the schema here made
+``import mcm.teachers.config`` (as a process's first import) a circle."""

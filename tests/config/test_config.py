@@ -1,7 +1,8 @@
 import pytest
 import yaml
 
-from mcm.config import MCMConfig, config_to_yaml, load_config, preset_names
+from mcm.config.schema import MCMConfig
+from mcm.config.load import config_to_yaml, load_config, preset_names
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -79,6 +80,6 @@ def test_loading_a_config_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, mcm.config; mcm.config.load_config('mcm_tiny'); print('torch' in sys.modules)"
+    code = "import sys, mcm.config.load; mcm.config.load.load_config('mcm_tiny'); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # `mcm config show` stays instant; motion/discriminator exports are lazy

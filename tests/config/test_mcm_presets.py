@@ -2,7 +2,7 @@
 
 import pytest
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 
 # preset -> (motion representation, discriminator on, lambda_real)
 ROWS = {

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.discriminator.text import TEXT_CACHE_MAX_BYTES, DiscriminatorText
 from mcm.teachers.registry import load_teacher
 from mcm.teachers.tiny import byte_level_tokenizer

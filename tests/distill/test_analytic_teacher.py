@@ -8,7 +8,7 @@ own one-step prediction is.
 
 import torch
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.distill.step import ConsistencyDistillation
 from mcm.student.lora import adapters_disabled
 from mcm.trainer.trainer import Trainer

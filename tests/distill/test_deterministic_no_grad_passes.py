@@ -4,7 +4,7 @@ sample) are deterministic although the shared network trains: diffusers' UNet3D 
 
 import torch
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.distill.step import ConsistencyDistillation
 from mcm.student.checkpointing import enable_gradient_checkpointing
 from mcm.student.lora import add_lora

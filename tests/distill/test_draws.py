@@ -4,7 +4,7 @@ every sample owns a fixed block, so any split of the global batch gives each sam
 import pytest
 import torch
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.distill.draws import draw_rank_slice
 
 TEACHER = load_config("tiny").teacher

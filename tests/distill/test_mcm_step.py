@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import mcm.distill.adversarial as adversarial
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.distill.step import ConsistencyDistillation
 from mcm.motion.representations import build_motion_representation
 from mcm.motion.config import MotionConfig

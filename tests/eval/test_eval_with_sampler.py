@@ -6,7 +6,7 @@ import json
 import torch
 import yaml
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.eval.clipsim import CLIPSim
 from mcm.eval.config import load_eval_config
 from mcm.eval.fid import FIDFeatures

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.runs.folder import FORMAT_VERSION, RUN_INFO, format_version
 from mcm.sampler.student import load_student
 from mcm.trainer.trainer import Trainer

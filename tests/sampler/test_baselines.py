@@ -4,7 +4,7 @@ the schedule and, after the last one, to the clean end (abar = 1: the predicted 
 import pytest
 import torch
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.sampler.baselines import build_teacher_scheduler, sample_teacher_latents
 from mcm.teachers.registry import load_teacher
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.distill.step import ConsistencyDistillation
 from mcm.sampler.api import VideoGenerator
 from mcm.sampler.baselines import sample_teacher_latents

@@ -4,7 +4,7 @@ import pytest
 import torch
 from peft.tuners.tuners_utils import BaseTunerLayer
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.student.lora import (
     adapters_disabled, add_lora, load_adapter_folder, merge_lora, save_adapter_folder, trainable_parameters,
 )

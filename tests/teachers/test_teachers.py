@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.teachers.registry import load_teacher
 from mcm.teachers.tiny import save_teacher_folder
 

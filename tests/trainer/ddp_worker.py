@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.student.lora import lora_state_dict
 from mcm.runs.folder import STUDENT_PREFIX
 from mcm.trainer.trainer import Trainer

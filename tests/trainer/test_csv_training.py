@@ -2,7 +2,7 @@
 
 import csv
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.data.synthetic import SyntheticVideoDataset
 from mcm.sampler.video_io import write_video
 from mcm.trainer.trainer import Trainer

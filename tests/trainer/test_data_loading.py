@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.trainer.data_loading import build_image_dataset, build_image_loader, real_frames_of_videos
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.trainer.trainer import Trainer
 
 WORKER = Path(__file__).with_name("ddp_worker.py")

@@ -4,7 +4,7 @@ checkpoint holds every trained module under its own prefix."""
 import torch
 from safetensors.torch import load_file
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.trainer.metrics import read_metrics
 from mcm.trainer.trainer import Trainer
 

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import torch
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.trainer.trainer import Trainer
 
 UPDATES, ACCUM = 1, 2

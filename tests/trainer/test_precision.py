@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.distill.draws import draw_rank_slice
 from mcm.distill.step import ConsistencyDistillation
 from mcm.student.checkpointing import enable_gradient_checkpointing

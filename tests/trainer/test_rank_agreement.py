@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 import mcm.trainer.trainer as trainer_module
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.discriminator.loss import PenaltyWeight
 from mcm.trainer.trainer import Trainer
 

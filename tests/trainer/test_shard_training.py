@@ -4,7 +4,7 @@ import csv
 
 import torch
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.data.ingest import VideoIngestConfig, ingest_videos
 from mcm.data.synthetic import SyntheticVideoDataset
 from mcm.sampler.video_io import write_video

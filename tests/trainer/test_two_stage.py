@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.student.lora import lora_state_dict
 from mcm.trainer.trainer import Trainer
 from mcm.trainer.two_stage import is_temporal

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mcm.config import load_config
+from mcm.config.load import load_config
 from mcm.trainer.trainer import Trainer
 from mcm.trajectories.mixed import MixedTrajectories, draw_generated
 
