@@ -62,17 +62,10 @@ def word_level_vocab_and_merges(words: list[str]) -> tuple[dict[str, int], list[
 
 
 def build_world_tokenizer(max_length: int = WORLD_TEXT_MAX_LENGTH):
-    """The world's ``CLIPTokenizer`` (in memory)."""
-    import json
-    import tempfile
-
+    """The world's ``CLIPTokenizer`` (in memory; ``save_pretrained`` writes it as a hub tokenizer folder)."""
     from transformers import CLIPTokenizer
 
     vocab, merges = word_level_vocab_and_merges(vocabulary())
-    with tempfile.TemporaryDirectory() as tmp:
-        vocab_file, merges_file = Path(tmp) / "vocab.json", Path(tmp) / "merges.txt"
-        vocab_file.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-        merges_file.write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
-        tok = CLIPTokenizer(vocab_file=str(vocab_file), merges_file=str(merges_file), model_max_length=max_length,
-                            pad_token=EOS)
+    tok = CLIPTokenizer(vocab=vocab, merges=merges)
+    tok.model_max_length = max_length
     return tok

@@ -1,0 +1,170 @@
+"""The small world's teacher: ModelScope's architecture (``UNet3DConditionModel``), trained on V.
+
+Denoising score matching in the VAE's latent space, epsilon prediction, ModelScope's scaled-linear betas
+(0.00085 .. 0.012, T = 1000), the caption dropped (replaced by the empty caption) with probability
+``uncond_prob`` so the model also learns the unconditional score that classifier-free guidance needs.
+The loss is weighted by min(SNR, gamma) / SNR (Min-SNR, Hang et al. 2023), which converges faster than
+the plain loss; the shipped weights are an exponential moving average of the trained ones.
+
+V's clips (degraded, watermarked) are encoded once (posterior means x scaling factor) and their captions
+once; steps then draw (clip, timestep, noise, dropout) from generators keyed by (seed, step). The run
+checkpoints every ``checkpoint_every`` steps (atomically) and resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from mcm.teachers.base import alphas_cumprod_from_betas
+from mcm.world.sets import WorldConfig, clips
+from mcm.world.tokenizer import WORLD_TEXT_MAX_LENGTH
+from mcm.world.train_utils import (
+    Log, ModelTrainConfig, Progress, atomic_folder, frames_tensor, is_complete, lr_at, set_lr, step_rng,
+    torch_generator, write_record,
+)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class TeacherTrainConfig(ModelTrainConfig):
+    """Architecture and training of the world's teacher."""
+
+    block_out_channels: tuple[int, ...] = Field((32, 64), description="UNet channels per level.")
+    layers_per_block: int = Field(1, ge=1, description="ResNet layers per block.")
+    norm_num_groups: int = Field(8, ge=1, description="GroupNorm groups.")
+    attention_heads: int = Field(8, ge=1, description="Attention heads (UNet3D's attention_head_dim).")
+    num_clips: int = Field(4096, ge=8, description="Clips of V the teacher learns from.")
+    uncond_prob: float = Field(0.1, ge=0, lt=1, description="Caption dropout probability (CFG training).")
+    min_snr_gamma: float = Field(5.0, gt=0, description="Min-SNR loss weight cap gamma.")
+    ema_decay: float = Field(0.999, ge=0, lt=1, description="EMA decay of the shipped weights.")
+    num_train_timesteps: int = Field(1000, ge=2, description="T of the noise schedule.")
+    beta_start: float = Field(0.00085, gt=0, description="First beta (ModelScope).")
+    beta_end: float = Field(0.012, gt=0, description="Last beta (ModelScope).")
+    beta_schedule: str = Field("scaled_linear", description="Beta schedule (ModelScope: scaled_linear).")
+    checkpoint_every: int = Field(250, ge=1, description="Steps between resumable checkpoints.")
+    encode_batch: int = Field(256, ge=1, description="Frames per VAE forward when encoding V.")
+    steps: int = 3000
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup_steps: int = 100
+
+
+def build_unet(cfg: TeacherTrainConfig, latent_channels: int, cross_attention_dim: int, sample_size: int):
+    from diffusers import UNet3DConditionModel
+
+    n = len(cfg.block_out_channels)
+    return UNet3DConditionModel(
+        sample_size=sample_size, in_channels=latent_channels, out_channels=latent_channels,
+        down_block_types=("CrossAttnDownBlock3D",) * (n - 1) + ("DownBlock3D",),
+        up_block_types=("UpBlock3D",) + ("CrossAttnUpBlock3D",) * (n - 1),
+        block_out_channels=tuple(cfg.block_out_channels), layers_per_block=cfg.layers_per_block,
+        norm_num_groups=cfg.norm_num_groups, cross_attention_dim=cross_attention_dim,
+        attention_head_dim=cfg.attention_heads,
+    )
+
+
+def scheduler_config(cfg: TeacherTrainConfig) -> dict:
+    return {"num_train_timesteps": cfg.num_train_timesteps, "beta_start": cfg.beta_start,
+            "beta_end": cfg.beta_end, "beta_schedule": cfg.beta_schedule, "prediction_type": "epsilon",
+            "clip_sample": False, "set_alpha_to_one": False, "steps_offset": 1}
+
+
+@torch.no_grad()
+def encode_training_set(world: WorldConfig, cfg: TeacherTrainConfig, vae, text_encoder, tokenizer, log: Log):
+    """(latents (N, C, F, h, w), text states (N, L, D), null text state (1, L, D)) of V's first clips."""
+    arr, its = clips(world, "videos", cfg.num_clips)
+    frames = frames_tensor(arr).flatten(0, 1)
+    means = torch.cat([vae.encode(frames[i:i + cfg.encode_batch]).latent_dist.mean
+                       for i in range(0, len(frames), cfg.encode_batch)])
+    latents = (means * vae.config.scaling_factor).reshape(len(its), world.num_frames, *means.shape[1:])
+    latents = latents.permute(0, 2, 1, 3, 4).contiguous()
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        ids = tokenizer(texts, padding="max_length", max_length=WORLD_TEXT_MAX_LENGTH, truncation=True,
+                        return_tensors="pt").input_ids
+        return text_encoder(ids)[0]
+
+    text = torch.cat([encode([it.caption for it in its[i:i + 512]]) for i in range(0, len(its), 512)])
+    log(f"teacher: encoded {len(its)} clips of V: latents {tuple(latents.shape)}, std {latents.std():.3f}")
+    return latents, text, encode([""])
+
+
+def _save_checkpoint(path: Path, step: int, unet, ema, opt) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"step": step, "unet": unet.state_dict(), "ema": ema, "opt": opt.state_dict()}, tmp)
+    os.replace(tmp, path)
+
+
+def train_teacher(world: WorldConfig, folder: str | Path, work: str | Path, vae, text_encoder, tokenizer,
+                  cfg: TeacherTrainConfig, log: Log = print) -> dict:
+    """Train the UNet; save it (EMA weights) as ``folder`` (diffusers ``unet`` folder + training.json).
+
+    ``work`` holds the resumable checkpoint; it is removed when the UNet is saved."""
+    folder, work = Path(folder), Path(work)
+    if is_complete(folder):
+        log(f"teacher: {folder} is complete, kept")
+        return {}
+    t0 = time.perf_counter()
+    latents, text, null = encode_training_set(world, cfg, vae, text_encoder, tokenizer, log)
+    torch.manual_seed(cfg.seed)
+    unet = build_unet(cfg, latents.shape[1], text.shape[-1], latents.shape[-1])
+    unet.train()
+    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    start = 0
+    ckpt = work / CHECKPOINT_FILE
+    if ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        unet.load_state_dict(state["unet"])
+        opt.load_state_dict(state["opt"])
+        ema, start = state["ema"], int(state["step"])
+        log(f"teacher: resumed at step {start} from {ckpt}")
+    work.mkdir(parents=True, exist_ok=True)
+    abar = alphas_cumprod_from_betas(cfg.num_train_timesteps, cfg.beta_start, cfg.beta_end, cfg.beta_schedule)
+    snr = abar / (1 - abar)
+    weight = torch.clamp(snr, max=cfg.min_snr_gamma) / snr  # Min-SNR-gamma for epsilon prediction
+    progress = Progress("teacher", cfg.steps, cfg.log_every, log, start=start)
+    for step in range(start, cfg.steps):
+        set_lr(opt, lr_at(cfg, step))
+        rng = step_rng(cfg.seed, step)
+        idx = torch.from_numpy(rng.integers(len(latents), size=cfg.batch_size))
+        t = torch.from_numpy(rng.integers(cfg.num_train_timesteps, size=cfg.batch_size))
+        drop = torch.from_numpy(rng.uniform(size=cfg.batch_size) < cfg.uncond_prob)
+        x0 = latents[idx]
+        cond = torch.where(drop[:, None, None], null.expand(cfg.batch_size, -1, -1), text[idx])
+        noise = torch.randn(x0.shape, generator=torch_generator(cfg.seed, step, stream=1))
+        a = abar[t].view(-1, 1, 1, 1, 1)
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        eps = unet(x_t, t, encoder_hidden_states=cond).sample
+        loss = (weight[t] * (eps - noise).pow(2).mean(dim=(1, 2, 3, 4))).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for k, v in unet.state_dict().items():
+                if v.dtype.is_floating_point:
+                    ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
+                else:
+                    ema[k].copy_(v)
+        progress.update(step, loss.item())
+        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            _save_checkpoint(ckpt, step + 1, unet, ema, opt)
+    unet.load_state_dict(ema)
+    unet.eval()
+    record = {"model": "teacher_unet", "config": cfg.model_dump(mode="json"), "resumed_at": start,
+              "seconds_this_run": time.perf_counter() - t0, "loss_curve": progress.curve,
+              "threads": torch.get_num_threads()}
+    with atomic_folder(folder) as tmp:
+        unet.save_pretrained(tmp)
+        write_record(tmp, record)
+    if ckpt.is_file():
+        ckpt.unlink()
+    log(f"teacher: done, {record['seconds_this_run'] / 60:.1f} min this run")
+    return record
