@@ -1,6 +1,6 @@
 """``mcm eval``: evaluate samplers (FVD, motion FD, CLIPSIM, FID) and write metrics.json + report.html.
 
-    mcm eval --config eval.yaml [--out runs/eval] [--device cuda]
+    mcm eval --config eval.yaml [--out runs/eval] [--device cuda] [--protocol toy]
     torchrun --nproc-per-node 8 -m mcm.cli.main eval --config eval.yaml
 """
 
@@ -16,7 +16,7 @@ def _run(args: argparse.Namespace) -> int:
     from mcm.eval.config import load_eval_config
     from mcm.eval.runner import run_evaluation
 
-    cfg = load_eval_config(args.config, {"out_dir": args.out, "device": args.device})
+    cfg = load_eval_config(args.config, {"out_dir": args.out, "device": args.device, "protocol": args.protocol})
     launched = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     if launched and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
@@ -30,8 +30,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``eval`` verb."""
-    p = subparsers.add_parser("eval", help="evaluate samplers: FVD, motion FD, CLIPSIM, FID, HTML report")
+    p = subparsers.add_parser(
+        "eval", help="evaluate samplers: FVD, motion FD, CLIPSIM, FID (or the world's toy metrics), HTML report"
+    )
     p.add_argument("--config", required=True, help="YAML file of mcm.eval.config.EvalConfig")
     p.add_argument("--out", default=None, help="output folder (overrides out_dir)")
     p.add_argument("--device", default=None, help="device (overrides device), e.g. cuda")
+    p.add_argument("--protocol", default=None, choices=("real", "toy"),
+                   help="metric protocol (overrides protocol): real (I3D/CLIP/Inception) or toy (the small world's)")
     p.set_defaults(func=_run)

@@ -1,7 +1,10 @@
 """Typed configuration of ``mcm eval``: prompt set, method specs, metric protocols (paper section 4).
 
-Every protocol choice that changes a number (resize mode, clip sampling, counts, preprocessing) is a named
-field here, and the resolved configuration is written into ``metrics.json`` and the HTML report.
+``protocol`` picks the metric family: "real" (I3D FVD, CLIPSIM, Inception FID, motion FD; sections ``fvd``,
+``clipsim``, ``fid``, ``motion``) or "toy" (the small world's metrics from its own frozen evaluation
+networks; section ``toy``, see mcm.eval.toy). Every protocol choice that changes a number (resize mode, clip
+sampling, counts, preprocessing, thresholds) is a named field here, and the resolved configuration is written
+into ``metrics.json`` and the HTML report.
 """
 
 from __future__ import annotations
@@ -134,6 +137,46 @@ class FIDConfig(BaseModel):
     batch_size: int = Field(64, ge=1, description="Frames per Inception forward.")
 
 
+class ToyMetricsConfig(BaseModel):
+    """The small world's protocol (mcm.eval.toy): its frozen eval networks, the image set M, thresholds."""
+
+    model_config = ConfigDict(extra="forbid")
+    networks: Path = Field(
+        Path("assets/toy/eval"), description="Folder of the world's frozen evaluation networks (load_eval_networks)."
+    )
+    networks_seed: Optional[int] = Field(
+        None, description="When set, use randomly initialised eval networks of this seed instead of `networks` "
+        "(smoke tests only: the numbers mean nothing)."
+    )
+    images: Optional[Path] = Field(
+        None, description="The image set M for fid_toy: M's CSV (id,url,caption,aesthetic,...; rows filtered by "
+        "min_aesthetic) or a folder of prepared images (all used); None: fid_toy is skipped."
+    )
+    image_column: str = Field("url", description="CSV column with the image path (relative to image_root).")
+    image_root: Optional[Path] = Field(
+        None, description="Folder relative image paths resolve against (default: the CSV's folder)."
+    )
+    aesthetic_column: str = Field(
+        "aesthetic", description="CSV column with the aesthetic score (no filter when the column is absent)."
+    )
+    min_aesthetic: Optional[float] = Field(6.0, description="Keep M rows with aesthetic >= this (None: keep all).")
+    collapse_std: float = Field(0.02, ge=0, description="A video whose pixel std is below this is collapsed.")
+    collapse_mean: float = Field(
+        0.04, ge=0, description="A video whose pixel mean is below this (near-black) is collapsed."
+    )
+    watermark_threshold: float = Field(0.5, ge=0, le=1, description="A frame counts as watermarked when prob > this.")
+    style_threshold: float = Field(0.5, ge=0, le=1, description="A frame counts as styled when prob > this.")
+    motion_tolerance: float = Field(
+        0.5, ge=0, description="Least mean centroid displacement (pixels/frame at a 32-pixel-wide frame, scaled "
+        "with the width) for a video to move at all."
+    )
+    motion_mask_threshold: float = Field(
+        0.2, gt=0, description="RGB distance from the background colour above which a pixel is object."
+    )
+    sharpness_quantile: float = Field(0.99, gt=0, lt=1, description="Quantile of a frame's chroma gradient magnitudes.")
+    batch_size: int = Field(64, ge=1, description="Videos (or frames) per eval-network forward.")
+
+
 class EvalConfig(BaseModel):
     """Everything ``mcm eval`` needs: prompts, methods, metrics, output."""
 
@@ -155,6 +198,10 @@ class EvalConfig(BaseModel):
     motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion FD protocol.")
     clipsim: CLIPSimConfig = Field(default_factory=CLIPSimConfig, description="CLIPSIM protocol.")
     fid: FIDConfig = Field(default_factory=FIDConfig, description="FID protocol.")
+    protocol: Literal["real", "toy"] = Field(
+        "real", description="'real': fvd/motion/clipsim/fid sections; 'toy': the small world's metrics (toy section)."
+    )
+    toy: ToyMetricsConfig = Field(default_factory=ToyMetricsConfig, description="Small-world protocol.")
 
     @model_validator(mode="after")
     def _unique_methods(self) -> "EvalConfig":

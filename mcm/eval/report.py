@@ -2,7 +2,9 @@
 
 Tables follow Table 1 of the paper: one row per method, one column per sampling step, grouped by metric
 ("FVD@Step" ... "CLIPSIM@Step"); Fréchet metrics are lower-is-better, CLIPSIM higher-is-better, and the
-best value of each column is bold. The grid shows the same prompts and seeds across every method.
+best value of each column is bold. The small world's metrics (protocol "toy") share the tables; every metric
+present gets its one-line meaning under them, and the toy per-video rates their 95% intervals. The grid
+shows the same prompts and seeds across every method.
 """
 
 from __future__ import annotations
@@ -16,14 +18,35 @@ import torch
 
 from mcm.eval.config import EvalConfig
 from mcm.eval.frechet import FeatureStats
+from mcm.eval.toy import TOY_METRICS, toy_protocol_statement
 
-#: (key, title, higher_is_better, format) of the reported metrics, in table order.
+#: (key, title, higher_is_better (None: neither), format) of the reported metrics, in table order; the
+#: real protocol's first, then the small world's (mcm.eval.toy). A table shows the metrics a result has.
 METRICS = (
     ("fvd", "FVD", False, "{:.1f}"),
     ("motion_fd", "Motion FD", False, "{:.2f}"),
     ("clipsim", "CLIPSIM", True, "{:.2f}"),
     ("fid", "FID", False, "{:.2f}"),
+    ("fvd_toy", "FVD-toy", False, "{:.4g}"),
+    ("prompt_acc", "Prompt acc %", True, "{:.1f}"),
+    ("prompt_acc_shape", "Shape acc %", True, "{:.1f}"),
+    ("prompt_acc_colour", "Colour acc %", True, "{:.1f}"),
+    ("prompt_acc_direction", "Direction acc %", True, "{:.1f}"),
+    ("fid_toy", "FID-toy", False, "{:.4g}"),
+    ("watermark_rate", "Watermark %", False, "{:.1f}"),
+    ("sharpness", "Sharpness", True, "{:.3f}"),
+    ("style_rate", "Style %", None, "{:.1f}"),
+    ("motion_score", "Motion %", True, "{:.1f}"),
+    ("collapsed_rate", "Collapsed %", False, "{:.1f}"),
 )
+#: One-line meaning of each metric, printed under the tables.
+MEANINGS = {
+    "fvd": "Fréchet distance of I3D logits, generated vs reference videos (lower: closer video distribution).",
+    "motion_fd": "Fréchet distance of temporal power spectra, generated vs reference (lower: more realistic motion).",
+    "clipsim": "Mean CLIP similarity of every frame to its prompt, x100 (higher: better text alignment).",
+    "fid": "Fréchet distance of Inception features, generated frames vs the reference images (lower: better frames).",
+    **TOY_METRICS,
+}
 PLOT_DPI = 100
 MISSING = "–"
 
@@ -41,6 +64,8 @@ def save_gif(video: torch.Tensor, path: Path, fps: int) -> None:
 
 def protocol_statement(cfg: EvalConfig, suite: Any, reference: dict[str, FeatureStats]) -> dict[str, str]:
     """One sentence per metric stating the protocol choices behind its number."""
+    if cfg.protocol == "toy":
+        return toy_protocol_statement(cfg, suite, reference)
     n_gen = cfg.num_videos or "one per prompt"
     out: dict[str, str] = {}
     f = cfg.fvd
@@ -92,7 +117,7 @@ def metrics_table_html(results: list[dict[str, Any]]) -> str:
     methods, steps, cells = _layout(results)
     present = [m for m in METRICS if any(m[0] in c for c in cells.values())]
     head1 = "<th rowspan=2>Method</th>" + "".join(
-        f"<th colspan={len(steps)}>{title}@Step {'↑' if hib else '↓'}</th>" for _, title, hib, _ in present
+        f"<th colspan={len(steps)}>{title}@Step{_arrow(hib)}</th>" for _, title, hib, _ in present
     )
     head2 = "".join(f"<th>{s}</th>" for _ in present for s in steps)
     rows = []
@@ -105,11 +130,41 @@ def metrics_table_html(results: list[dict[str, Any]]) -> str:
                     tds.append(f"<td>{MISSING}</td>")
                     continue
                 column = [c.get(key) for (_, cs), c in cells.items() if cs == s and c.get(key) is not None]
-                best = max(column) if hib else min(column)
+                best = None if hib is None else max(column) if hib else min(column)
                 text = fmt.format(value)
                 tds.append(f"<td><b>{text}</b></td>" if value == best and len(column) > 1 else f"<td>{text}</td>")
         rows.append("<tr>" + "".join(tds) + "</tr>")
     return f"<table><tr>{head1}</tr><tr>{head2}</tr>{''.join(rows)}</table>"
+
+
+def _arrow(higher_is_better: bool | None) -> str:
+    """' ↑' / ' ↓' after a metric's title, '' when neither direction is better."""
+    return "" if higher_is_better is None else " ↑" if higher_is_better else " ↓"
+
+
+def meanings_html(results: list[dict[str, Any]]) -> str:
+    """One line per metric present in the results: what its number means."""
+    present = [m for m in METRICS if any(m[0] in r["metrics"] for r in results)]
+    items = "".join(
+        f"<li><b>{html.escape(title)}</b>{_arrow(hib)}: {html.escape(MEANINGS.get(key, ''))}</li>"
+        for key, title, hib, _ in present
+    )
+    return f"<ul>{items}</ul>"
+
+
+def intervals_html(results: list[dict[str, Any]]) -> str:
+    """95% Wilson intervals of the per-video rates (toy protocol), one row per method spec; '' if none."""
+    rows = [r for r in results if r.get("toy", {}).get("intervals_95")]
+    if not rows:
+        return ""
+    keys = [m for m in METRICS if m[0] in rows[0]["toy"]["intervals_95"]]
+    head = "<th>method@steps (n)</th>" + "".join(f"<th>{html.escape(title)}</th>" for _, title, _, _ in keys)
+    body = []
+    for r in rows:
+        ci = r["toy"]["intervals_95"]
+        cells = "".join(f"<td>{ci[k][0]:.1f}–{ci[k][1]:.1f}</td>" for k, _, _, _ in keys)
+        body.append(f"<tr><td>{html.escape(r['key'])} ({r['toy']['num_videos']})</td>{cells}</tr>")
+    return f"<h3>95% intervals (Wilson) of the per-video rates</h3><table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def plot_metrics(results: list[dict[str, Any]], out_dir: Path) -> list[str]:
@@ -132,7 +187,7 @@ def plot_metrics(results: list[dict[str, Any]], out_dir: Path) -> list[str]:
         ax.set_xscale("log", base=2)
         ax.set_xticks(steps, [str(s) for s in steps])
         ax.set_xlabel("sampling steps")
-        ax.set_ylabel(f"{title} ({'higher' if hib else 'lower'} is better)")
+        ax.set_ylabel(title if hib is None else f"{title} ({'higher' if hib else 'lower'} is better)")
         ax.legend(fontsize="small")
         fig.tight_layout()
         rel = f"plot_{key}.png"
@@ -169,7 +224,9 @@ td,th{{border:1px solid #bbb;padding:4px 8px;text-align:center}}</style></head><
 <p>{ps['num_prompts']} prompts, {ps['num_reference_videos']} reference videos, {doc['world_size']} rank(s).</p>
 <h2>Metrics (layout of Table 1)</h2>
 {metrics_table_html(doc['results'])}
-<h2>Protocol</h2><ul>{protocol}</ul>
+{meanings_html(doc['results'])}
+{intervals_html(doc['results'])}
+<h2>Protocol ({html.escape(doc.get('evaluation_protocol', 'real'))})</h2><ul>{protocol}</ul>
 <h2>Metric against steps</h2>
 {''.join(f"<img src='{p}'>" for p in plots)}
 <h2>Same prompts and seeds across methods</h2>

@@ -1,5 +1,8 @@
 """``mcm eval``: generate videos with every method spec and compute FVD, motion FD, CLIPSIM and FID.
 
+With ``protocol: toy`` the small world's metrics (mcm.eval.toy: fvd_toy, prompt_acc, fid_toy, watermark,
+sharpness, style, motion, collapse) replace them; generation, sharding, grid and report are shared.
+
 Launch (one process per GPU; statistics are sums, merged across ranks exactly):
 
     mcm eval --config eval.yaml                              # one process
@@ -26,7 +29,8 @@ import torch
 from mcm.eval.config import EvalConfig, MethodSpec
 from mcm.eval.frechet import FeatureStats, frechet_distance_from_stats
 from mcm.eval.prompts import PromptSet, load_prompt_set
-from mcm.eval.suite import MetricSuite, barrier, dist_info, reference_stats
+from mcm.eval.suite import MetricSuite, barrier, build_suite, dist_info, reference_stats
+from mcm.eval.toy import ToySuite
 
 Generator = Callable[[list[str], list[int]], torch.Tensor]
 GeneratorFactory = Callable[..., Generator]
@@ -60,22 +64,52 @@ def _check_videos(videos: torch.Tensor, n: int, key: str) -> torch.Tensor:
     return videos.float().clamp(0.0, 1.0)
 
 
+class RealAccumulator:
+    """The real protocol's running statistics of one method spec (Fréchet features, CLIPSIM sums)."""
+
+    def __init__(self, suite: MetricSuite, reference: dict[str, FeatureStats], cfg: EvalConfig) -> None:
+        self.suite, self.reference, self.cfg = suite, reference, cfg
+        self.frechet = {n: FeatureStats(f.dim) for n, f in suite.frechet().items() if n in reference}
+        self.clip = FeatureStats(1)
+
+    def update(self, indices: list[int], prompts: list[str], videos: torch.Tensor) -> None:
+        for name, stats in self.frechet.items():
+            stats.update(getattr(self.suite, name)(videos))
+        if self.suite.clipsim is not None:
+            self.clip.update(self.suite.clipsim(videos, prompts).reshape(-1, 1))
+
+    def finish(self) -> tuple[dict[str, Optional[float]], dict[str, Any]]:
+        metrics: dict[str, Optional[float]] = {}
+        for name, stats in self.frechet.items():
+            stats.all_reduce()
+            metrics[name] = frechet_distance_from_stats(stats, self.reference[name], self.cfg.frechet_method)
+        if self.suite.clipsim is not None:
+            self.clip.all_reduce()
+            metrics["clipsim"] = float(self.clip.sum[0] / max(self.clip.n, 1)) * self.cfg.clipsim.scale
+        return metrics, {}
+
+
 def evaluate_method(
     spec: MethodSpec,
     generator: Generator,
     prompt_set: PromptSet,
-    suite: MetricSuite,
+    suite: Any,
     reference: dict[str, FeatureStats],
     cfg: EvalConfig,
 ) -> dict[str, Any]:
-    """Generate this rank's share of videos for one spec, accumulate features, merge, compute metrics."""
+    """Generate this rank's share of videos for one spec, accumulate features, merge, compute metrics.
+
+    ``suite`` is a MetricSuite (real protocol) or a mcm.eval.toy.ToySuite (toy protocol).
+    """
     from mcm.eval.report import save_gif
 
     rank, world = dist_info()
     total = cfg.num_videos or len(prompt_set)
     mine = list(range(rank, total, world))
-    frechet = {n: FeatureStats(f.dim) for n, f in suite.frechet().items() if n in reference}
-    clip = FeatureStats(1)
+    if isinstance(suite, ToySuite):
+        acc = suite.accumulator(prompt_set, reference, cfg)
+    else:
+        acc = RealAccumulator(suite, reference, cfg)
     gen_time = 0.0
     for start in range(0, len(mine), cfg.batch_size):
         idx = mine[start : start + cfg.batch_size]
@@ -86,20 +120,11 @@ def evaluate_method(
             videos = generator(prompts, seeds)
         gen_time += time.perf_counter() - t0
         videos = _check_videos(videos, len(idx), spec.key)
-        for name, stats in frechet.items():
-            stats.update(getattr(suite, name)(videos))
-        if suite.clipsim is not None:
-            clip.update(suite.clipsim(videos, prompts).reshape(-1, 1))
+        acc.update(idx, prompts, videos)
         for j, i in enumerate(idx):
             if i < cfg.grid_prompts:
                 save_gif(videos[j], cfg.out_dir / grid_file(spec, i), cfg.gif_fps)
-    metrics: dict[str, Optional[float]] = {}
-    for name, stats in frechet.items():
-        stats.all_reduce()
-        metrics[name] = frechet_distance_from_stats(stats, reference[name], cfg.frechet_method)
-    if suite.clipsim is not None:
-        clip.all_reduce()
-        metrics["clipsim"] = float(clip.sum[0] / max(clip.n, 1)) * cfg.clipsim.scale
+    metrics, extra = acc.finish()
     return {
         "method": spec.method,
         "steps": spec.steps,
@@ -109,17 +134,19 @@ def evaluate_method(
         "num_videos": total,
         "videos_per_s_per_rank": len(mine) / gen_time if gen_time > 0 else None,
         "grid_files": [grid_file(spec, i) for i in range(min(cfg.grid_prompts, total))],
+        **extra,
     }
 
 
 def run_evaluation(
     cfg: EvalConfig,
     generator_factory: GeneratorFactory | None = None,
-    suite: MetricSuite | None = None,
+    suite: MetricSuite | ToySuite | None = None,
 ) -> dict[str, Any]:
     """Evaluate every method spec; rank 0 writes ``metrics.json`` and ``report.html`` into ``cfg.out_dir``.
 
-    Returns the metrics document (on every rank).
+    ``suite`` defaults to the one of ``cfg.protocol`` (suite.build_suite). Returns the metrics document
+    (on every rank).
     """
     from mcm.eval.report import protocol_statement, write_report
 
@@ -127,9 +154,14 @@ def run_evaluation(
     rank, world = dist_info()
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     prompt_set = load_prompt_set(cfg.prompts)
-    suite = suite if suite is not None else MetricSuite.from_config(cfg)
+    suite = suite if suite is not None else build_suite(cfg)
+    if isinstance(suite, ToySuite) != (cfg.protocol == "toy"):
+        raise ValueError(f"protocol {cfg.protocol!r} needs a {'ToySuite' if cfg.protocol == 'toy' else 'MetricSuite'}")
     skipped: list[str] = []
-    reference = reference_stats(suite, cfg, prompt_set, skipped)
+    if isinstance(suite, ToySuite):
+        reference = suite.reference_stats(cfg, prompt_set, skipped)
+    else:
+        reference = reference_stats(suite, cfg, prompt_set, skipped)
     results = []
     for spec in cfg.methods:
         generator = factory(steps=spec.steps, device=cfg.device, **spec.generator)
@@ -137,6 +169,7 @@ def run_evaluation(
         del generator
     grid = list(range(min(cfg.grid_prompts, cfg.num_videos or len(prompt_set))))
     doc = {
+        "evaluation_protocol": cfg.protocol,
         "config": cfg.model_dump(mode="json"),
         "protocol": protocol_statement(cfg, suite, reference),
         "prompt_set": {

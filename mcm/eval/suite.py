@@ -4,6 +4,8 @@ Metric names: ``fvd`` (I3D logits), ``motion_fd`` (temporal spectra), ``fid`` (I
 are Fréchet distances against reference statistics; ``clipsim`` is a mean over videos (x100).
 Reference statistics are cached per reference set in ``<cache>/<set>-<metric>-<hash>.safetensors``, the
 hash covering the metric's protocol and the reference files, so a changed protocol never reuses a cache.
+``build_suite`` picks the suite of ``EvalConfig.protocol``: this module's MetricSuite ("real") or
+mcm.eval.toy.ToySuite ("toy", which reuses the cache layout).
 """
 
 from __future__ import annotations
@@ -55,6 +57,15 @@ class MetricSuite:
         return {name: getattr(self, name) for name in FRECHET_METRICS if getattr(self, name) is not None}
 
 
+def build_suite(cfg: EvalConfig) -> Any:
+    """The suite of ``cfg.protocol``: MetricSuite (real extractors) or mcm.eval.toy.ToySuite (the world's)."""
+    if cfg.protocol == "toy":
+        from mcm.eval.toy import ToySuite
+
+        return ToySuite.from_config(cfg)
+    return MetricSuite.from_config(cfg)
+
+
 def dist_info() -> tuple[int, int]:
     """(rank, world_size) from torch.distributed when initialised, else (0, 1)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -72,7 +83,8 @@ def _protocol(cfg: EvalConfig, name: str) -> dict[str, Any]:
     return section.model_dump(mode="json", exclude={"batch_size", "enabled"})
 
 
-def _fingerprint(paths: list[Path]) -> list[list[Any]]:
+def file_fingerprint(paths: list[Path]) -> list[list[Any]]:
+    """[path, size] of each file (-1 when missing): what a cached statistic of those files depends on."""
     return [[str(p), p.stat().st_size if p.is_file() else -1] for p in paths]
 
 
@@ -81,13 +93,14 @@ def reference_description(cfg: EvalConfig, name: str, prompt_set: PromptSet) -> 
     desc: dict[str, Any] = {"metric": name, "protocol": _protocol(cfg, name), "set": prompt_set.name}
     if name == "fid" and cfg.fid.reference_images is not None:
         folder = Path(cfg.fid.reference_images)
-        desc["images"] = _fingerprint(sorted(folder.iterdir())) if folder.is_dir() else str(folder)
+        desc["images"] = file_fingerprint(sorted(folder.iterdir())) if folder.is_dir() else str(folder)
     else:
-        desc["videos"] = _fingerprint(prompt_set.reference_videos)
+        desc["videos"] = file_fingerprint(prompt_set.reference_videos)
     return desc
 
 
-def _cache_path(cfg: EvalConfig, name: str, desc: dict[str, Any], set_name: str) -> Path:
+def reference_cache_path(cfg: EvalConfig, name: str, desc: dict[str, Any], set_name: str) -> Path:
+    """``<cache>/<set>-<metric>-<hash of desc>.safetensors``."""
     digest = hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
     cache = cfg.reference_cache_dir or (cfg.out_dir / "reference_stats")
     return Path(cache) / f"{set_name}-{name}-{digest}.safetensors"
@@ -120,7 +133,7 @@ def reference_stats(
     todo: dict[str, tuple[Path, dict[str, Any]]] = {}
     for name, extractor in suite.frechet().items():
         desc = reference_description(cfg, name, prompt_set)
-        path = _cache_path(cfg, name, desc, prompt_set.name)
+        path = reference_cache_path(cfg, name, desc, prompt_set.name)
         if path.is_file():
             out[name] = FeatureStats.load(path)
         else:

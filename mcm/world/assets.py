@@ -50,7 +50,7 @@ class ToyAssetsConfig(StrictConfig):
     threads: int = Field(1, ge=1, description="torch threads (results are deterministic per thread count).")
     text: TextTrainConfig = Field(default_factory=TextTrainConfig, description="Text encoder.")
     vae: VAETrainConfig = Field(default_factory=lambda: VAETrainConfig(
-        block_out_channels=(16, 32, 64), norm_num_groups=8, steps=800, batch_size=32),
+        block_out_channels=(16, 32, 64), norm_num_groups=8, steps=2000, batch_size=32, lr=2e-3, warmup_steps=100),
         description="VAE.")
     teacher: TeacherTrainConfig = Field(default_factory=TeacherTrainConfig, description="Teacher UNet.")
     backbone: BackboneTrainConfig = Field(default_factory=BackboneTrainConfig, description="Discriminator backbone.")

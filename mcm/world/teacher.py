@@ -141,6 +141,9 @@ def train_teacher(world: WorldConfig, folder: str | Path, work: str | Path, vae,
         noise = torch.randn(x0.shape, generator=torch_generator(cfg.seed, step, stream=1))
         a = abar[t].view(-1, 1, 1, 1, 1)
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        # ModelScope's temporal convolutions have dropout (0.1), drawn from the global generator: seed it per
+        # step so a resumed run draws what an uninterrupted one would.
+        torch.manual_seed(int(rng.integers(2**62)))
         eps = unet(x_t, t, encoder_hidden_states=cond).sample
         loss = (weight[t] * (eps - noise).pow(2).mean(dim=(1, 2, 3, 4))).mean()
         opt.zero_grad(set_to_none=True)

@@ -1,0 +1,496 @@
+"""A small DINOv2 trained self-supervised on the world's frames: the discriminator's stand-in for DINOv2.
+
+The MCM discriminator reads a frozen DINOv2 ViT-S/14, whose value is that self-supervised pretraining made
+its features describe images (objects, colours, textures, image quality) without ever seeing a label. A
+random-initialised ViT is no stand-in for that, and the real weights know nothing of 32-pixel shapes. So this
+module trains a DINOv2-architecture model (transformers ``Dinov2Model``, small enough for a CPU) on frames of
+the world's ``networks`` set (seen combinations only; the zero-shot combinations are never shown) rendered
+clean, degraded (V's defects) and styled, **without labels**: SimCLR [Chen et al. 2020] -- two random views of
+each frame (resized crop, horizontal flip, light brightness/contrast/saturation jitter), a projection head on
+[CLS, mean patch token] of the normed last block (DINOv2's linear-evaluation representation), the NT-Xent loss
+over the batch; the head is discarded. Attribute labels are used only afterwards, by ``linear_probe``, to check
+that frozen features carry shape and colour (and the look: clean, degraded or styled).
+
+The views keep what the discriminator must see: no hue jitter (colour is an attribute), no vertical flip
+(a triangle points up), and no blur or noise (V's degradations are what the discriminator tells apart from
+clean frames, so the features are not taught to ignore them).
+
+The result is a transformers folder (``config.json``, ``model.safetensors``) that
+``mcm.discriminator.backbone.load_dinov2`` reads, plus ``ssl_backbone.json`` (training config, loss curve,
+probe accuracies). Use it with ``DiscriminatorConfig(backbone=<folder>, tiny_backbone=None,
+image_size=<image_size>, feature_blocks=<blocks below num_hidden_layers>)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Literal, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+from torch import nn
+from transformers import Dinov2Config, Dinov2Model
+
+from mcm.config.base import StrictConfig
+from mcm.discriminator.augment import imagenet_normalize, resize_for_backbone
+from mcm.world.sets import WorldConfig, clips
+from mcm.world.spec import COLOURS, SHAPES
+
+Look = Literal["clean", "degraded", "styled"]
+#: The only set the backbone (and its probe) sees: the project's own networks' clips, seen combinations.
+TRAIN_SET = "networks"
+#: What ``train_backbone`` writes next to the weights; its presence marks a complete folder.
+RECORD_NAME = "ssl_backbone.json"
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+#: Attributes the probe classifies: name -> number of classes (the look's classes are the configured looks).
+PROBE_ATTRIBUTES = ("shape", "colour", "look")
+#: Frequency base of the sin-cos position embedding (Transformer / MAE).
+SINCOS_BASE = 10000.0
+
+
+class BackboneArchitecture(StrictConfig):
+    """The transformers ``Dinov2Config`` of the backbone (ViT-S/14 values in the descriptions)."""
+
+    hidden_size: int = Field(64, ge=1, description="Token width (ViT-S/14: 384).")
+    num_hidden_layers: int = Field(4, ge=1, description="Transformer blocks (ViT-S/14: 12).")
+    num_attention_heads: int = Field(4, ge=1, description="Attention heads (ViT-S/14: 6).")
+    mlp_ratio: int = Field(2, ge=1, description="MLP width / token width (ViT-S/14: 4).")
+    patch_size: int = Field(4, ge=1, description="Patch size in pixels (ViT-S/14: 14); 4 gives 8x8 tokens at 32.")
+    image_size: int = Field(
+        32, ge=1, description="Input side; the discriminator's image_size must equal it (frames are resized to it)."
+    )
+    sincos_init: bool = Field(
+        True, description="Initialise the (learned) position embeddings with 2-D sin-cos and the patch projection "
+        "Xavier-uniform, as MAE / MoCo v3 do: a from-scratch ViT then learns spatial structure in far fewer steps.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "BackboneArchitecture":
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"architecture.num_attention_heads={self.num_attention_heads} must divide "
+                f"architecture.hidden_size={self.hidden_size}"
+            )
+        if self.image_size % self.patch_size != 0:
+            raise ValueError(
+                f"architecture.image_size={self.image_size} must be a multiple of architecture.patch_size="
+                f"{self.patch_size}"
+            )
+        return self
+
+    def dinov2_config(self) -> Dinov2Config:
+        return Dinov2Config(
+            hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
+            num_attention_heads=self.num_attention_heads, mlp_ratio=self.mlp_ratio, patch_size=self.patch_size,
+            image_size=self.image_size,
+        )
+
+
+class ViewConfig(StrictConfig):
+    """The random views SimCLR compares (two per frame), drawn with numpy from the training seed."""
+
+    crop_area: tuple[float, float] = Field(
+        (0.35, 1.0), description="Range of the sampled region's area as a fraction of the frame (RandomResizedCrop "
+        "scale); above 1 the view zooms out: the whole frame, smaller, placed at random (edges replicated).",
+    )
+    crop_aspect: tuple[float, float] = Field(
+        (0.75, 4.0 / 3.0), description="Range of the crop's width / height (drawn log-uniformly)."
+    )
+    flip_prob: float = Field(0.5, ge=0, le=1, description="Probability of a horizontal flip (never vertical).")
+    jitter_prob: float = Field(0.8, ge=0, le=1, description="Probability of the colour jitter below.")
+    brightness: float = Field(0.2, ge=0, lt=1, description="Brightness factor drawn in [1 - b, 1 + b].")
+    contrast: float = Field(0.2, ge=0, lt=1, description="Contrast factor (around the image mean) in [1 - c, 1 + c].")
+    saturation: float = Field(
+        0.2, ge=0, lt=1, description="Saturation factor (around the pixel's grey) in [1 - s, 1 + s]."
+    )
+    channel_gain: float = Field(
+        0.0, ge=0, lt=1, description="Per-channel gain in [1 - g, 1 + g] (a small tint: hides each clip's exact "
+        "colour jitter without moving a colour into another's range); no hue rotation.",
+    )
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "ViewConfig":
+        lo, hi = self.crop_area
+        if not 0 < lo <= hi:
+            raise ValueError(f"views.crop_area={self.crop_area} must satisfy 0 < low <= high")
+        if not 0 < self.crop_aspect[0] <= self.crop_aspect[1]:
+            raise ValueError(f"views.crop_aspect={self.crop_aspect} must satisfy 0 < low <= high")
+        return self
+
+
+class ProbeConfig(StrictConfig):
+    """The linear probe: frozen features of held-out ``networks`` clips -> shape, colour and look."""
+
+    start: int = Field(
+        768, ge=0, description="First networks item of the probe's clips (the training pool ends before it)."
+    )
+    train_clips: int = Field(128, ge=1, description="Clips the probe's classifiers are fitted on.")
+    test_clips: int = Field(128, ge=1, description="Further clips they are scored on (the reported accuracies).")
+    frames_per_clip: int = Field(2, ge=1, description="Frames taken per clip, evenly spaced from first to last.")
+    looks: tuple[Look, ...] = Field(("clean", "degraded", "styled"), description="Looks each clip is rendered in.")
+    l2: float = Field(1e-3, ge=0, description="L2 penalty of the logistic regression (on standardised features).")
+    iterations: int = Field(100, ge=1, description="L-BFGS iterations of the logistic regression.")
+    batch: int = Field(256, ge=1, description="Frames per forward pass when extracting features.")
+
+    @model_validator(mode="after")
+    def _looks(self) -> "ProbeConfig":
+        if not self.looks or len(set(self.looks)) != len(self.looks):
+            raise ValueError(f"probe.looks={self.looks} must be distinct and non-empty")
+        return self
+
+
+class BackboneTrainConfig(StrictConfig):
+    """Self-supervised (SimCLR) training of the small DINOv2 stand-in; defaults fit ~4 minutes on 2 CPU threads."""
+
+    architecture: BackboneArchitecture = Field(default_factory=BackboneArchitecture)
+    projection_hidden: int = Field(256, ge=1, description="Hidden width of the projection head (discarded).")
+    projection_dim: int = Field(64, ge=1, description="Output width of the projection head (the NT-Xent space).")
+    looks: tuple[Look, ...] = Field(
+        ("clean", "degraded", "styled"), description="Looks the training frames are rendered in (all frames each)."
+    )
+    pool_clips: int = Field(768, ge=1, description="networks items 0 .. pool_clips - 1 form the training pool.")
+    views: ViewConfig = Field(default_factory=ViewConfig)
+    mask_ratio: float = Field(
+        0.0, ge=0, lt=1, description="Share of patch tokens replaced by the mask token in every view (iBOT/SimMIM "
+        "style); 0 = no masking.",
+    )
+    reconstruction_weight: float = Field(
+        1.0, ge=0, description="Weight of the masked patches' pixel reconstruction loss (linear decoder, discarded).",
+    )
+    positives: Literal["frame", "clip"] = Field(
+        "clip", description="A positive pair's two views come from one frame, or from two random frames of one clip "
+        "(temporal coherence: same object and look, moved -- no label involved).",
+    )
+    steps: int = Field(400, ge=1, description="Optimiser steps.")
+    batch: int = Field(128, ge=2, description="Frames per step (each gives two views: 2 x batch images).")
+    lr: float = Field(1e-3, gt=0, description="Peak AdamW learning rate (after warmup, cosine decay to min_lr).")
+    min_lr: float = Field(1e-5, ge=0, description="Learning rate at the last step.")
+    warmup_steps: int = Field(20, ge=0, description="Linear warmup steps.")
+    weight_decay: float = Field(0.05, ge=0, description="AdamW weight decay.")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
+    temperature: float = Field(0.2, gt=0, description="NT-Xent softmax temperature.")
+    seed: int = Field(0, description="Seeds the initialisation (torch) and batches and views (numpy).")
+    num_threads: Optional[int] = Field(
+        None, ge=1, description="torch threads while training (restored after); None = leave as set. Weights are "
+        "bit-identical for the same seed and thread count.",
+    )
+    log_every: int = Field(25, ge=1, description="Steps per logged (mean) loss.")
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "BackboneTrainConfig":
+        if not self.looks or len(set(self.looks)) != len(self.looks):
+            raise ValueError(f"looks={self.looks} must be distinct and non-empty")
+        if self.pool_clips > self.probe.start:
+            raise ValueError(
+                f"pool_clips={self.pool_clips} overlaps the probe's clips (probe.start={self.probe.start}): the "
+                "probe must score frames the backbone never trained on"
+            )
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr={self.min_lr} exceeds lr={self.lr}")
+        return self
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# data
+
+
+def render_frames(world: WorldConfig, start: int, count: int, looks: tuple[str, ...],
+                  frames: Optional[np.ndarray] = None) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """uint8 (N, H, W, 3) frames of networks items ``start .. start + count`` in each look, and per frame its
+    (shape, colour, look index) -- used by the probe only; training never reads the labels."""
+    out, labels = [], []
+    for look_index, look in enumerate(looks):
+        video, its = clips(world, TRAIN_SET, count, start=start, look=look)
+        chosen = video if frames is None else video[:, frames]
+        out.append(chosen.reshape(-1, *video.shape[2:]))
+        per_clip = chosen.shape[1]
+        labels += [(it.combo.shape, it.combo.colour, look_index) for it in its for _ in range(per_clip)]
+    return np.concatenate(out), labels
+
+
+def to_pixels(frames: np.ndarray, image_size: int) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> ImageNet-normalised (N, 3, S, S), resized as the discriminator does (area)."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+    return imagenet_normalize(resize_for_backbone(x, image_size))
+
+
+def draw_views(frames: np.ndarray, cfg: ViewConfig, image_size: int, rng: np.random.Generator) -> torch.Tensor:
+    """One random view of each uint8 frame (N, H, W, 3): resized crop and flip (one affine resampling), colour
+    jitter; ImageNet-normalised (N, 3, S, S). Every random number comes from ``rng``."""
+    n = frames.shape[0]
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+    area = rng.uniform(*cfg.crop_area, n)
+    aspect = np.exp(rng.uniform(np.log(cfg.crop_aspect[0]), np.log(cfg.crop_aspect[1]), n))
+    width, height = np.sqrt(area * aspect), np.sqrt(area / aspect)  # region sides as fractions of the frame
+    # region centre in [-1, 1] coordinates: a crop stays inside the frame, a zoomed-out frame inside the view
+    cx = rng.uniform(-1.0, 1.0, n) * np.abs(1.0 - width)
+    cy = rng.uniform(-1.0, 1.0, n) * np.abs(1.0 - height)
+    flip = np.where(rng.uniform(size=n) < cfg.flip_prob, -1.0, 1.0)
+    theta = np.zeros((n, 2, 3))
+    theta[:, 0, 0], theta[:, 0, 2] = width * flip, cx
+    theta[:, 1, 1], theta[:, 1, 2] = height, cy
+    grid = F.affine_grid(torch.from_numpy(theta).float(), [n, 3, image_size, image_size], align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    jitter = rng.uniform(size=n) < cfg.jitter_prob
+    factors = [np.where(jitter, rng.uniform(1 - s, 1 + s, n), 1.0)
+               for s in (cfg.brightness, cfg.contrast, cfg.saturation)]
+    b, c, s = (torch.from_numpy(f).float().view(n, 1, 1, 1) for f in factors)
+    gain = np.where(jitter[:, None], rng.uniform(1 - cfg.channel_gain, 1 + cfg.channel_gain, (n, 3)), 1.0)
+    x = x * b * torch.from_numpy(gain).float().view(n, 3, 1, 1)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * c + mean
+    grey = x.mean(dim=1, keepdim=True)
+    x = ((x - grey) * s + grey).clamp(0.0, 1.0)
+    return imagenet_normalize(x)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# model and loss
+
+
+def pooled(tokens: torch.Tensor) -> torch.Tensor:
+    """[CLS, mean patch token] (N, 2D) of normed last-block tokens: what SimCLR trains and the probe reads."""
+    return torch.cat([tokens[:, 0], tokens[:, 1:].mean(dim=1)], dim=1)
+
+
+def ssl_features(model: Dinov2Model, pixels: torch.Tensor) -> torch.Tensor:
+    return pooled(model(pixel_values=pixels).last_hidden_state)
+
+
+def patchify(pixels: torch.Tensor, patch: int) -> torch.Tensor:
+    """(N, 3, S, S) -> (N, L, 3 * patch^2) in the backbone's token order (row-major)."""
+    return F.unfold(pixels, kernel_size=patch, stride=patch).transpose(1, 2)
+
+
+def draw_mask(rng: np.random.Generator, n: int, tokens: int, ratio: float) -> torch.Tensor:
+    """(n, tokens) bool: round(ratio * tokens) random tokens of each image masked."""
+    ranks = np.argsort(rng.uniform(size=(n, tokens)), axis=1).argsort(axis=1)
+    return torch.from_numpy(ranks < round(ratio * tokens))
+
+
+def projection_head(in_dim: int, hidden: int, out_dim: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim))
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SimCLR's loss: each view must pick its partner among the other 2B - 1 views (cosine / temperature)."""
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = z @ z.t() / temperature
+    n = z1.shape[0]
+    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return F.cross_entropy(logits, target)
+
+
+def learning_rate(step: int, cfg: BackboneTrainConfig) -> float:
+    """Linear warmup to ``lr``, then cosine decay to ``min_lr`` at the last step."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.steps - 1 - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@contextmanager
+def _threads(n: Optional[int]) -> Iterator[None]:
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def new_backbone(arch: BackboneArchitecture, seed: int) -> Dinov2Model:
+    """The random-initialised backbone, deterministic in ``seed`` (torch's global generator is left untouched)."""
+    config = arch.dinov2_config()
+    config._attn_implementation = "eager"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Dinov2Model(config)
+        if arch.sincos_init:
+            with torch.no_grad():
+                grid = arch.image_size // arch.patch_size
+                model.embeddings.position_embeddings[0, 1:] = sincos_embedding(arch.hidden_size, grid)
+                weight = model.embeddings.patch_embeddings.projection.weight
+                nn.init.xavier_uniform_(weight.view(weight.shape[0], -1))
+    return model
+
+
+def sincos_embedding(dim: int, grid: int) -> torch.Tensor:
+    """(grid^2, dim) 2-D sin-cos position embedding (MAE): half the channels encode x, half y, row-major."""
+    quarter = dim // 4
+    omega = 1.0 / SINCOS_BASE ** (torch.arange(quarter, dtype=torch.float64) / quarter)
+    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64),
+                            indexing="ij")
+    parts = [fn(c.reshape(-1, 1) * omega) for c in (xs, ys) for fn in (torch.sin, torch.cos)]
+    out = torch.zeros(grid * grid, dim, dtype=torch.float64)
+    out[:, :4 * quarter] = torch.cat(parts, dim=1)
+    return out.float()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# probe
+
+
+@torch.no_grad()
+def _features(model: Dinov2Model, frames: np.ndarray, image_size: int, batch: int) -> torch.Tensor:
+    return torch.cat([ssl_features(model, to_pixels(frames[i:i + batch], image_size))
+                      for i in range(0, len(frames), batch)])
+
+
+def _logistic_regression(x: torch.Tensor, y: torch.Tensor, classes: int, l2: float, iterations: int) -> nn.Linear:
+    """Multinomial logistic regression, full-batch L-BFGS from zero (deterministic)."""
+    clf = nn.Linear(x.shape[1], classes)
+    nn.init.zeros_(clf.weight)
+    nn.init.zeros_(clf.bias)
+    opt = torch.optim.LBFGS(clf.parameters(), max_iter=iterations, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(clf(x), y) + l2 * clf.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return clf
+
+
+def linear_probe(model: Dinov2Model, world: WorldConfig, cfg: ProbeConfig = ProbeConfig()) -> dict:
+    """Frozen features of held-out frames -> shape, colour and look: logistic-regression accuracy (``<attr>``),
+    nearest-centroid accuracy (``<attr>_centroid``) and per-look logistic accuracy (``<attr>/<look>``) on the
+    test clips; ``chance`` is 1 / 4 for shape and colour. Labels are used here only."""
+    image_size = int(model.config.image_size)
+    frames = np.unique(np.linspace(0, world.num_frames - 1, cfg.frames_per_clip).round().astype(int))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():  # the regression needs gradients even if the caller is under no_grad
+            data = {}
+            for split, start, count in (("train", cfg.start, cfg.train_clips),
+                                        ("test", cfg.start + cfg.train_clips, cfg.test_clips)):
+                pixels, labels = render_frames(world, start, count, cfg.looks, frames)
+                data[split] = (_features(model, pixels, image_size, cfg.batch), torch.tensor(labels))
+            (xtr, ytr), (xte, yte) = data["train"], data["test"]
+            mean, std = xtr.mean(0), xtr.std(0) + torch.finfo(xtr.dtype).eps
+            xtr, xte = (xtr - mean) / std, (xte - mean) / std
+            out: dict = {"chance": 1.0 / len(SHAPES), "test_frames": int(len(yte))}
+            for k, (attr, classes) in enumerate(zip(PROBE_ATTRIBUTES, (len(SHAPES), len(COLOURS), len(cfg.looks)))):
+                if classes < 2:
+                    continue
+                clf = _logistic_regression(xtr, ytr[:, k], classes, cfg.l2, cfg.iterations)
+                with torch.no_grad():
+                    hit = clf(xte).argmax(1) == yte[:, k]
+                    out[attr] = hit.float().mean().item()
+                    for li, look in enumerate(cfg.looks):
+                        out[f"{attr}/{look}"] = hit[yte[:, 2] == li].float().mean().item()
+                    centroids = F.normalize(torch.stack([xtr[ytr[:, k] == c].mean(0) for c in range(classes)]), dim=1)
+                    nearest = (F.normalize(xte, dim=1) @ centroids.t()).argmax(1)
+                    out[f"{attr}_centroid"] = (nearest == yte[:, k]).float().mean().item()
+    finally:
+        model.train(was_training)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# training
+
+
+def is_complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in (CONFIG_NAME, WEIGHTS_NAME, RECORD_NAME))
+
+
+def train_backbone(world: WorldConfig, folder, cfg: BackboneTrainConfig = BackboneTrainConfig(),
+                   log: Callable[[str], None] = print) -> dict:
+    """Train the backbone without labels, probe it, and save it to ``folder`` atomically (written to a temporary
+    folder, then renamed). A complete folder is kept and its record returned (``skipped`` True). Returns
+    ``time_s`` (training), ``final_loss`` (mean of the last logged window), ``losses`` (mean per window),
+    ``probe`` (``linear_probe``'s accuracies), ``num_parameters`` and ``weights_bytes``."""
+    folder = Path(folder)
+    if is_complete(folder):
+        record = json.loads((folder / RECORD_NAME).read_text())
+        log(f"backbone: {folder} is complete; kept")
+        return {**record["result"], "skipped": True}
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise FileExistsError(f"{folder} exists but is not a complete backbone folder; remove it or pick another")
+
+    arch = cfg.architecture
+    with _threads(cfg.num_threads):
+        started = time.perf_counter()
+        pool, _ = render_frames(world, 0, cfg.pool_clips, cfg.looks)  # labels discarded: self-supervised
+        pool = pool.reshape(-1, world.num_frames, *pool.shape[1:])  # (looks x clips, F, H, W, 3)
+        log(f"backbone: {pool.shape[0]} x {pool.shape[1]} training frames rendered in "
+            f"{time.perf_counter() - started:.1f}s")
+
+        model = new_backbone(arch, cfg.seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            head = projection_head(2 * arch.hidden_size, cfg.projection_hidden, cfg.projection_dim)
+            decoder = nn.Linear(arch.hidden_size, 3 * arch.patch_size ** 2)
+        params = list(model.parameters()) + list(head.parameters()) + list(decoder.parameters())
+        tokens_per_image = (arch.image_size // arch.patch_size) ** 2
+        opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        rng = np.random.default_rng(cfg.seed)
+        model.train()
+        losses, window = [], []
+        t0 = time.perf_counter()
+        for step in range(cfg.steps):
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, cfg)
+            clip = rng.integers(0, pool.shape[0], cfg.batch)
+            first = rng.integers(0, pool.shape[1], cfg.batch)
+            second = first if cfg.positives == "frame" else rng.integers(0, pool.shape[1], cfg.batch)
+            v1 = draw_views(pool[clip, first], cfg.views, arch.image_size, rng)
+            v2 = draw_views(pool[clip, second], cfg.views, arch.image_size, rng)
+            views = torch.cat([v1, v2])
+            mask = draw_mask(rng, len(views), tokens_per_image, cfg.mask_ratio) if cfg.mask_ratio > 0 else None
+            tokens = model(pixel_values=views, bool_masked_pos=mask).last_hidden_state
+            z = head(pooled(tokens))
+            loss = nt_xent(z[:cfg.batch], z[cfg.batch:], cfg.temperature)
+            if mask is not None and mask.any():
+                error = (decoder(tokens[:, 1:]) - patchify(views, arch.patch_size)).pow(2).mean(-1)
+                loss = loss + cfg.reconstruction_weight * error[mask].mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            window.append(loss.item())
+            if len(window) == cfg.log_every or step == cfg.steps - 1:
+                losses.append({"step": step + 1, "loss": float(np.mean(window))})
+                log(f"backbone: step {step + 1}/{cfg.steps} loss {losses[-1]['loss']:.4f} "
+                    f"({time.perf_counter() - t0:.0f}s)")
+                window = []
+        train_s = time.perf_counter() - t0
+        probe = linear_probe(model, world, cfg.probe)
+    log("backbone: probe " + ", ".join(f"{k} {v:.3f}" for k, v in probe.items() if k in PROBE_ATTRIBUTES))
+
+    model.config._attn_implementation = "sdpa"  # what load_dinov2 asks for by default
+    result = {
+        "time_s": train_s, "total_s": time.perf_counter() - started, "final_loss": losses[-1]["loss"],
+        "losses": losses, "probe": probe, "num_parameters": sum(p.numel() for p in model.parameters()),
+        "skipped": False,
+    }
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp, safe_serialization=True)
+    result["weights_bytes"] = (tmp / WEIGHTS_NAME).stat().st_size
+    record = {"world": world.model_dump(mode="json"), "config": cfg.model_dump(mode="json"), "result": result}
+    (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n")
+    if folder.exists():
+        folder.rmdir()  # empty (checked above)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, folder)
+    log(f"backbone: saved {folder} ({result['weights_bytes'] / 1e6:.2f} MB)")
+    return result

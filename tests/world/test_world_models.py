@@ -1,0 +1,83 @@
+"""The small world's trainers are deterministic (same seed and thread count, same weights) and resume
+exactly; the teacher folder they make loads through the real ModelScope loader."""
+
+import torch
+
+from mcm.world.sets import WorldConfig
+from mcm.world.teacher import TeacherTrainConfig, build_unet, train_teacher
+from mcm.world.text_encoder import TextTrainConfig, build_text_encoder, train_text_encoder
+from mcm.world.tokenizer import build_world_tokenizer
+from mcm.world.vae import VAETrainConfig, train_vae
+
+WORLD = WorldConfig()
+TEXT = TextTrainConfig(steps=3, batch_size=16, hidden_size=16, intermediate_size=32, num_heads=2)
+VAE = VAETrainConfig(steps=3, batch_size=4, pool_clips=8, block_out_channels=(8, 16, 16), norm_num_groups=4)
+TEACHER = TeacherTrainConfig(warmup_steps=0, steps=4, batch_size=2, num_clips=8, block_out_channels=(8, 16), norm_num_groups=4,
+                             attention_heads=2, checkpoint_every=2, log_every=2)
+
+
+def weights(folder):
+    from safetensors.torch import load_file
+
+    (path,) = list(folder.glob("*.safetensors"))
+    return load_file(path)
+
+
+def same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_text_encoder_and_vae_train_deterministically(tmp_path):
+    tok = build_world_tokenizer()
+    for run in ("a", "b"):
+        train_text_encoder(tmp_path / run / "text", tok, TEXT, log=lambda s: None)
+        train_vae(WORLD, tmp_path / run / "vae", VAE, log=lambda s: None)
+    assert same(weights(tmp_path / "a/text"), weights(tmp_path / "b/text"))
+    assert same(weights(tmp_path / "a/vae"), weights(tmp_path / "b/vae"))
+    trained = weights(tmp_path / "a/text")
+    torch.manual_seed(TEXT.seed)
+    init = build_text_encoder(TEXT, len(tok.get_vocab())).state_dict()
+    assert not same({k: trained[k] for k in init if k in trained}, {k: init[k] for k in init if k in trained})
+
+
+def _teacher(folder, work, killed_at=None):
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextModel
+
+    tok = build_world_tokenizer()
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=(8, 16), norm_num_groups=4, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
+    text = build_text_encoder(TEXT, len(tok.get_vocab()))
+    assert isinstance(text, CLIPTextModel)
+    cfg = TEACHER if killed_at is None else TEACHER.model_copy(update={"steps": killed_at})
+    train_teacher(WORLD, folder, work, vae, text, tok, cfg, log=lambda s: None)
+
+
+def test_teacher_trains_deterministically_and_resumes_exactly(tmp_path):
+    _teacher(tmp_path / "a", tmp_path / "wa")
+    _teacher(tmp_path / "b", tmp_path / "wb")
+    assert same(weights(tmp_path / "a"), weights(tmp_path / "b"))
+    # A run stopped after its step-2 checkpoint, rerun with the full step count, resumes from it.
+    from mcm.world import teacher as teacher_module
+
+    saved = {}
+    real = teacher_module._save_checkpoint
+
+    def save_then_die(path, step, *args):
+        real(path, step, *args)
+        saved["step"] = step
+        raise KeyboardInterrupt
+
+    teacher_module._save_checkpoint = save_then_die
+    try:
+        _teacher(tmp_path / "c", tmp_path / "wc")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        teacher_module._save_checkpoint = real
+    assert saved == {"step": 2} and not (tmp_path / "c").exists()
+    _teacher(tmp_path / "c", tmp_path / "wc")
+    assert same(weights(tmp_path / "a"), weights(tmp_path / "c"))
+    unet = build_unet(TEACHER, 4, 16, 8)
+    assert sum(p.numel() for p in unet.parameters()) == sum(v.numel() for v in weights(tmp_path / "a").values())
