@@ -15,7 +15,7 @@ STAMP := $(VENV)/.mcm-deps-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 RUN_DIR ?= runs/pipeline-tiny
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: venv test test-fast pipeline-run bench clean
+.PHONY: venv test test-fast pipeline-run bench toy-assets clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ pipeline-run: venv
 	$(VENV)/bin/mcm distill --config tiny --output $(RUN_DIR) --resume
 	$(VENV)/bin/mcm sample --checkpoint $(RUN_DIR) --prompt "a red ball moving left" --steps 4 --out $(RUN_DIR)/sample.mp4
 	@echo "video: $(RUN_DIR)/sample.mp4; report: $(RUN_DIR)/report.html"
+
+# Train the small world's networks (teacher, VAE, text encoder, discriminator backbone, evaluation networks)
+# into assets/toy from fixed seeds; resumable (a complete part is kept; the teacher resumes from its last
+# checkpoint). Deterministic for a given TOY_THREADS. Shipped in the repository: only needed to reproduce them.
+TOY_THREADS ?= 1
+toy-assets: venv
+	OMP_NUM_THREADS=$(TOY_THREADS) $(VENV)/bin/mcm world assets --out assets/toy --set threads=$(TOY_THREADS)
 
 bench: venv
 	$(PY) bench/train_step.py --quick

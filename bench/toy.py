@@ -1,0 +1,151 @@
+"""The small world's teacher, measured against the world's ground truth (issue 9).
+
+    python bench/toy.py            # 64 seen + 64 zero-shot prompts, 50 guided DDIM steps (a few minutes)
+    python bench/toy.py --quick    # under a minute: 8 + 8 prompts, 10 DDIM steps (marked in the output)
+
+The teacher is loaded from the shipped assets through the real ModelScope loader (preset ``toy``) and sampled
+with the real sampler (``mcm.sampler.api.build_video_generator``, trailing DDIM, standard CFG at the preset's
+default scale). Its videos are judged by the world's frozen evaluation networks (``assets/toy/eval``) and
+pixel statistics (``mcm.eval.toy``):
+
+    prompt accuracy   the attribute classifiers read the prompt's shape, colour and direction (all three),
+                      with the 95% Wilson interval, on seen prompts and on zero-shot (held-out) prompts
+    watermark rate    frames the detector flags: the teacher's, V's (its training data) and M's (clean)
+    sharpness         chroma edge strength (mcm.eval.toy.sharpness): the teacher's against V's and M's
+    asset sizes       each model and all together against the issue's limits (10 MB, 30 MB)
+
+Goals (issue 9): seen >= 90%, zero-shot >= 70% (64 prompts each); the teacher's watermark rate >= 80% and
+M's <= 5%; the teacher's sharpness within 10% of V's and below M's; every model <= 10 MB, all <= 30 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mcm.eval.toy import sharpness, wilson_interval  # noqa: E402
+from mcm.world.assets import MODEL_LIMIT_BYTES, TOTAL_LIMIT_BYTES, weight_files  # noqa: E402
+from mcm.world.evalnets import load_eval_networks  # noqa: E402
+from mcm.world.sets import AESTHETIC_THRESHOLD, WorldConfig, clips, items  # noqa: E402
+from mcm.world.spec import ATTRIBUTES  # noqa: E402
+
+FULL = {"prompts": 64, "steps": 50}
+QUICK = {"prompts": 8, "steps": 10}
+MB = 2**20
+
+
+def to_videos(arr: np.ndarray) -> torch.Tensor:
+    """uint8 (N, F, H, W, 3) -> float (N, F, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(arr).permute(0, 1, 4, 2, 3).float() / 255.0
+
+
+def generate(gen, world: WorldConfig, name: str, n: int, batch: int) -> tuple[torch.Tensor, list]:
+    its = items(world, name, n)
+    out = []
+    for i in range(0, n, batch):
+        chunk = its[i:i + batch]
+        out.append(gen([it.caption for it in chunk], [it.index for it in chunk]).float().clamp(0, 1))
+    return torch.cat(out), its
+
+
+def accuracy(nets, videos: torch.Tensor, its: list) -> dict:
+    with torch.no_grad():
+        logits = nets.attribute_logits(videos)
+    ok = {a: (logits[a].argmax(-1) == torch.tensor([getattr(it.combo, a) for it in its])) for a in ATTRIBUTES}
+    ok["all"] = ok["shape"] & ok["colour"] & ok["direction"]
+    n = len(its)
+    return {k: (int(v.sum()), n, wilson_interval(int(v.sum()), n)) for k, v in ok.items()}
+
+
+def watermark_rate(nets, frames: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float((nets.watermark_prob(frames) > 0.5).float().mean())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="8 + 8 prompts at 10 steps (under a minute)")
+    ap.add_argument("--assets", default=str(ROOT / "assets/toy"), help="assets folder (make toy-assets)")
+    ap.add_argument("--prompts", type=int, help="prompts per set (default 64; 8 with --quick)")
+    ap.add_argument("--steps", type=int, help="DDIM steps (default 50; 10 with --quick)")
+    ap.add_argument("--guidance", type=float, help="CFG scale g (default: the toy preset's)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    mode = QUICK if args.quick else FULL
+    n, steps = args.prompts or mode["prompts"], args.steps or mode["steps"]
+    assets = Path(args.assets)
+    from mcm.sampler.api import build_video_generator
+
+    world = WorldConfig()
+    nets = load_eval_networks(assets / "eval")
+    gen = build_video_generator(teacher="toy", scheduler="ddim", steps=steps, guidance=args.guidance,
+                                overrides=(f"teacher.path={assets / 'teacher'}",))
+    t0 = time.perf_counter()
+    seen, seen_its = generate(gen, world, "seen", n, 16)
+    zero, zero_its = generate(gen, world, "zero_shot", n, 16)
+    gen_s = time.perf_counter() - t0
+    acc = {"seen": accuracy(nets, seen, seen_its), "zero_shot": accuracy(nets, zero, zero_its)}
+
+    v_clips = to_videos(clips(world, "videos", 256)[0])
+    m_its = [it for it in items(world, "images", 512) if it.aesthetic >= AESTHETIC_THRESHOLD][:256]
+    m_frames = torch.from_numpy(np.stack([(it.pixels(world) * 255).round().astype(np.uint8) for it in m_its]))
+    m_frames = m_frames.permute(0, 3, 1, 2).float() / 255.0
+    teacher_frames = torch.cat([seen, zero]).flatten(0, 1)
+    wm = {"teacher": watermark_rate(nets, teacher_frames), "V": watermark_rate(nets, v_clips.flatten(0, 1)),
+          "M": watermark_rate(nets, m_frames)}
+    sharp = {"teacher": sharpness(teacher_frames), "V": sharpness(v_clips.flatten(0, 1)), "M": sharpness(m_frames)}
+
+    manifest_path = assets / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    sizes = {name: sum(weight_files(assets / folder).values()) for name, folder in (
+        ("text_encoder", "teacher/text_encoder"), ("vae", "teacher/vae"), ("unet", "teacher/unet"),
+        ("backbone", "backbone"), ("eval", "eval"))}
+    total = sum(sizes.values())
+
+    print(f"small world teacher: {steps} guided DDIM steps (CFG g = {gen.guidance:g}), {n} prompts per set, "
+          f"generation {gen_s:.1f} s{'  [--quick: fewer prompts and steps than the goals ask]' if args.quick else ''}")
+    print(f"{'prompt set':<12} {'shape':>8} {'colour':>8} {'direction':>10} {'all three':>10}  95% interval")
+    for name, a in acc.items():
+        cells = [f"{100 * a[k][0] / a[k][1]:7.1f}%" for k in ("shape", "colour", "direction")]
+        s, m, (lo, hi) = a["all"]
+        print(f"{name:<12} {cells[0]:>8} {cells[1]:>8} {cells[2]:>10} {100 * s / m:9.1f}%  [{lo:.1f}, {hi:.1f}]")
+    print(f"watermark rate: teacher {100 * wm['teacher']:.1f}%  V {100 * wm['V']:.1f}%  M {100 * wm['M']:.1f}%")
+    print(f"sharpness: teacher {sharp['teacher']:.4f}  V {sharp['V']:.4f}  M {sharp['M']:.4f}  "
+          f"(teacher / V = {sharp['teacher'] / sharp['V']:.3f})")
+    print("assets (MB): " + "  ".join(f"{k} {v / MB:.2f}" for k, v in sizes.items()) + f"  total {total / MB:.2f}")
+    if manifest.get("seconds"):
+        secs = manifest["seconds"]
+        print("training time (min, threads=%s): " % manifest.get("threads") + "  ".join(
+            f"{k} {v / 60:.1f}" for k, v in secs.items()) + f"  total {sum(secs.values()) / 60:.1f}")
+
+    seen_acc = acc["seen"]["all"][0] / acc["seen"]["all"][1]
+    zero_acc = acc["zero_shot"]["all"][0] / acc["zero_shot"]["all"][1]
+    sharp_dev = abs(sharp["teacher"] / sharp["V"] - 1)
+    goals = [
+        ("teacher_seen_prompt_acc", seen_acc, 0.90, seen_acc >= 0.90),
+        ("teacher_zero_shot_prompt_acc", zero_acc, 0.70, zero_acc >= 0.70),
+        ("teacher_watermark_rate", wm["teacher"], 0.80, wm["teacher"] >= 0.80),
+        ("m_watermark_rate_max", wm["M"], 0.05, wm["M"] <= 0.05),
+        ("teacher_sharpness_dev_from_v_max", sharp_dev, 0.10, sharp_dev <= 0.10),
+        ("teacher_sharpness_over_m_below", sharp["teacher"] / sharp["M"], 1.0, sharp["teacher"] < sharp["M"]),
+        ("asset_largest_model_mb_max", max(sizes.values()) / MB, MODEL_LIMIT_BYTES / MB,
+         max(sizes.values()) <= MODEL_LIMIT_BYTES),
+        ("asset_total_mb_max", total / MB, TOTAL_LIMIT_BYTES / MB, total <= TOTAL_LIMIT_BYTES),
+    ]
+    for name, measured, target, ok in goals:
+        print(f"GOAL {name} {measured:.3f} {target:g} {'PASS' if ok else 'MISS'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
