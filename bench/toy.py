@@ -79,6 +79,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, help="DDIM steps (default 50; 10 with --quick)")
     ap.add_argument("--guidance", type=float, help="CFG scale g (default: the toy preset's)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--unet", help="a UNet folder to use instead of the shipped one (e.g. a training snapshot "
+                    "assets/toy/work/teacher/snapshots/step-001000: accuracy against training time)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     mode = QUICK if args.quick else FULL
@@ -90,6 +92,11 @@ def main() -> int:
     nets = load_eval_networks(assets / "eval")
     gen = build_video_generator(teacher="toy", scheduler="ddim", steps=steps, guidance=args.guidance,
                                 overrides=(f"teacher.path={assets / 'teacher'}",))
+    if args.unet:
+        from diffusers import UNet3DConditionModel
+
+        gen.teacher.network.load_state_dict(UNet3DConditionModel.from_pretrained(args.unet).state_dict())
+        print(f"UNet weights from {args.unet}")
     t0 = time.perf_counter()
     seen, seen_its = generate(gen, world, "seen", n, 16)
     zero, zero_its = generate(gen, world, "zero_shot", n, 16)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -111,8 +110,6 @@ def build_toy_assets(out: str | Path = DEFAULT_ASSETS, cfg: ToyAssetsConfig | No
     if "eval" in parts:
         timed("eval", train_eval_networks, cfg.world, out / "eval", cfg.eval.model_copy(update={"threads": cfg.threads}),
               log=log)
-    if work.exists() and not any(work.rglob("*.pt")):
-        shutil.rmtree(work)
     return write_manifest(out, cfg, times)
 
 

@@ -109,6 +109,10 @@ class ViewConfig(StrictConfig):
     jitter_prob: float = Field(0.8, ge=0, le=1, description="Probability of the colour jitter below.")
     brightness: float = Field(0.2, ge=0, lt=1, description="Brightness factor drawn in [1 - b, 1 + b].")
     contrast: float = Field(0.2, ge=0, lt=1, description="Contrast factor (around the image mean) in [1 - c, 1 + c].")
+    roll: bool = Field(
+        False, description="Shift each view circularly by a uniform random offset (wrap-around), so the object's "
+        "place is independent between views.",
+    )
     saturation: float = Field(
         0.2, ge=0, lt=1, description="Saturation factor (around the pixel's grey) in [1 - s, 1 + s]."
     )
@@ -166,7 +170,7 @@ class BackboneTrainConfig(StrictConfig):
     reconstruction_weight: float = Field(
         1.0, ge=0, description="Weight of the masked patches' pixel reconstruction loss (linear decoder, discarded).",
     )
-    positives: Literal["frame", "clip"] = Field(
+    positives: Literal["frame", "clip", "look"] = Field(
         "clip", description="A positive pair's two views come from one frame, or from two random frames of one clip "
         "(temporal coherence: same object and look, moved -- no label involved).",
     )
@@ -241,6 +245,12 @@ def draw_views(frames: np.ndarray, cfg: ViewConfig, image_size: int, rng: np.ran
     theta[:, 1, 1], theta[:, 1, 2] = height, cy
     grid = F.affine_grid(torch.from_numpy(theta).float(), [n, 3, image_size, image_size], align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if cfg.roll:
+        shift = torch.from_numpy(rng.integers(0, image_size, (n, 2)))
+        idx = torch.arange(image_size)
+        rows = (idx[None, :] - shift[:, :1]) % image_size  # (n, S)
+        cols = (idx[None, :] - shift[:, 1:]) % image_size
+        x = x[torch.arange(n)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
     jitter = rng.uniform(size=n) < cfg.jitter_prob
     factors = [np.where(jitter, rng.uniform(1 - s, 1 + s, n), 1.0)
@@ -430,7 +440,7 @@ def train_backbone(world: WorldConfig, folder, cfg: BackboneTrainConfig = Backbo
     with _threads(cfg.num_threads):
         started = time.perf_counter()
         pool, _ = render_frames(world, 0, cfg.pool_clips, cfg.looks)  # labels discarded: self-supervised
-        pool = pool.reshape(-1, world.num_frames, *pool.shape[1:])  # (looks x clips, F, H, W, 3)
+        pool = pool.reshape(len(cfg.looks), cfg.pool_clips, world.num_frames, *pool.shape[1:])
         log(f"backbone: {pool.shape[0]} x {pool.shape[1]} training frames rendered in "
             f"{time.perf_counter() - started:.1f}s")
 
@@ -449,11 +459,13 @@ def train_backbone(world: WorldConfig, folder, cfg: BackboneTrainConfig = Backbo
         for step in range(cfg.steps):
             for group in opt.param_groups:
                 group["lr"] = learning_rate(step, cfg)
-            clip = rng.integers(0, pool.shape[0], cfg.batch)
-            first = rng.integers(0, pool.shape[1], cfg.batch)
-            second = first if cfg.positives == "frame" else rng.integers(0, pool.shape[1], cfg.batch)
-            v1 = draw_views(pool[clip, first], cfg.views, arch.image_size, rng)
-            v2 = draw_views(pool[clip, second], cfg.views, arch.image_size, rng)
+            look = rng.integers(0, pool.shape[0], cfg.batch)
+            clip = rng.integers(0, pool.shape[1], cfg.batch)
+            first = rng.integers(0, pool.shape[2], cfg.batch)
+            second = rng.integers(0, pool.shape[2], cfg.batch) if cfg.positives == "clip" else first
+            other = rng.integers(0, pool.shape[0], cfg.batch) if cfg.positives == "look" else look
+            v1 = draw_views(pool[look, clip, first], cfg.views, arch.image_size, rng)
+            v2 = draw_views(pool[other, clip, second], cfg.views, arch.image_size, rng)
             views = torch.cat([v1, v2])
             mask = draw_mask(rng, len(views), tokens_per_image, cfg.mask_ratio) if cfg.mask_ratio > 0 else None
             tokens = model(pixel_values=views, bool_masked_pos=mask).last_hidden_state

@@ -1,21 +1,23 @@
 """The small world's own frozen evaluation networks (our stand-ins for CLIP, I3D and Inception).
 
-Five small pure-torch CNNs, each trained from scratch on the world's ``networks`` set only (seen
-combinations; no network ever sees a zero-shot combination), then frozen:
+Five small pure-torch CNNs (with BatchNorm, frozen in eval mode), trained on the world's ``networks`` set
+only (seen combinations; no network ever sees a zero-shot combination):
 
-``attributes``  video classifier: (N, F, 3, H, W) -> logits of shape, colour and direction (4 each). A 2D CNN
-                applied to every pair of consecutive frames, fed [frame_t, frame_t+1 - frame_t] so that the
-                frame difference carries the motion; pair features are averaged over space and time. It
-                is trained on clean, V-degraded (with and without the watermark), noisy and styled clips,
-                so it reads the content of generated videos whatever their quality. (The CLIPSIM stand-in.)
-``fvd``         video feature network: a 3D CNN (strided in space and time) whose globally pooled last
-                activations (``fvd_dim``) define our Fréchet video distance. Trained to predict the
-                attributes, the look (clean / degraded / styled), watermark, noise, the speed and whether the
-                frames were shuffled, so its features move with content, motion, temporal coherence and
-                quality. (The I3D stand-in.)
-``frame``       frame feature network: a per-frame 2D CNN whose pooled last activations (``frame_dim``)
-                define our frame-quality distance to M (FID). Trained to predict shape, colour, look,
-                watermark, noise, object position and size. (The Inception stand-in.)
+``attributes``  video classifier: (N, F, 3, H, W) -> logits of shape, colour and direction (4 each). Two
+                pathways: an appearance 2D CNN per frame (max over space, mean over frames) feeds the
+                shape and colour heads; a motion 2D CNN on consecutive pairs [frame_t, frame_t+1 - frame_t]
+                (half resolution, max over space, mean over pairs) feeds the direction head. Trained on
+                clean, V-degraded (with and without the watermark), noisy and styled clips, so it reads the
+                content of generated videos whatever their quality. (The CLIPSIM stand-in.)
+``fvd``         video feature network: a (2+1)D CNN on frames and their time derivative, the frame net's
+                layers inflated with residual temporal convolutions and fine-tuned on videos; the mean and
+                max of its last activations over time and space (``fvd_dim``) define our Fréchet video
+                distance. Trained to predict the attributes, the look (clean / degraded / styled),
+                watermark, noise, the speed and whether the frames were shuffled, so its features move
+                with content, motion, temporal coherence and quality. (The I3D stand-in.)
+``frame``       frame feature network: a per-frame 2D CNN whose mean- and max-pooled last activations
+                (``frame_dim``) define our frame-quality distance to M (FID). Trained to predict shape,
+                colour, look, watermark, noise, object position and size. (The Inception stand-in.)
 ``watermark``   frames -> probability that V's fixed-place watermark is present (a position-aware CNN: its
                 last layer sees the whole feature map, not a pooled vector).
 ``style``       frames -> probability that the frame is the styled rendering.
@@ -56,7 +58,7 @@ from torch import nn
 from mcm.config.base import StrictConfig
 from mcm.world import render
 from mcm.world.sets import WorldConfig, clips, items
-from mcm.world.spec import ATTRIBUTES, COLOURS, DIRECTIONS, SHAPES
+from mcm.world.spec import ATTRIBUTES, COLOURS, DIRECTIONS, SHAPES, Combo
 
 #: The five networks; each is a sub-folder of an evaluation-networks folder.
 NET_NAMES = ("attributes", "fvd", "frame", "watermark", "style")
@@ -139,7 +141,7 @@ def _attributes_default() -> NetTrainConfig:
 
 
 def _fvd_default() -> NetTrainConfig:
-    return NetTrainConfig(steps=150, batch=16, lr=1e-3, seed=23, widths=[24, 32, 48, 48])
+    return NetTrainConfig(steps=250, batch=16, lr=3e-3, seed=23, widths=[24, 32, 48, 48])
 
 
 def _frame_default() -> NetTrainConfig:
@@ -164,7 +166,7 @@ class EvalNetTrainConfig(StrictConfig):
     attributes: NetTrainConfig = Field(default_factory=_attributes_default,
                                        description="Attribute classifier: 250 steps x 32 clips, lr 2e-3.")
     fvd: NetTrainConfig = Field(default_factory=_fvd_default,
-                                description="FVD video feature network: 150 steps x 16 clips, lr 1e-3, "
+                                description="FVD video feature network: 250 steps x 16 clips, lr 3e-3, "
                                 "starting from the frame network's weights (same widths).")
     frame: NetTrainConfig = Field(default_factory=_frame_default,
                                   description="Frame feature network: 250 steps x 64 frames, lr 2e-3.")
@@ -949,26 +951,44 @@ def evaluate_eval_networks(nets: EvalNetworks, world: WorldConfig, n: int = 256)
                 heads = fvd(nets._videos(videos[set_name, look]))
             out["fvd"][f"{set_name}/{look}"] = _attribute_report({a: heads[a].cpu() for a in ATTRIBUTES},
                                                                   labels[set_name])
+    frame_net = nets.modules["frame"]
+    for set_name in EVAL_SETS:
+        for look in ("degraded", "clean"):
+            with torch.no_grad():
+                heads = frame_net(nets._frames(_frames_of(videos[set_name, look])))
+            per_frame = labels[set_name].repeat_interleave(world.num_frames, dim=0)
+            out["frame"][f"{set_name}/{look}"] = {
+                a: float(_accuracy(heads[a].cpu(), per_frame[:, k]).float().mean())
+                for k, a in enumerate(ATTRIBUTES[:2])}
+
+    # Fréchet distances from the first half of the clean seen clips to: the second half (the noise floor),
+    # zero-shot clips, the second half degraded / styled / frame-shuffled / time-reversed (direction
+    # flipped) / with every shape changed to the next one (same motion and colour).
     half = n // 2
     seen_clean, seen_deg = videos["seen", "clean"], videos["seen", "degraded"]
     g = torch.Generator().manual_seed(0)
-    shuffled = seen_clean[half:, torch.randperm(seen_clean.shape[1], generator=g)]
-    feats = {
-        "clean_a": nets.fvd_features(seen_clean[:half]), "clean_b": nets.fvd_features(seen_clean[half:]),
-        "degraded": nets.fvd_features(seen_deg[half:]), "styled": nets.fvd_features(videos["seen", "styled"][half:]),
-        "shuffled": nets.fvd_features(shuffled), "zero_shot": nets.fvd_features(videos["zero_shot", "clean"][half:]),
+    others = {
+        "clean_b": seen_clean[half:], "zero_shot": videos["zero_shot", "clean"][half:], "degraded": seen_deg[half:],
+        "styled": videos["seen", "styled"][half:],
+        "shuffled": seen_clean[half:, torch.randperm(seen_clean.shape[1], generator=g)],
+        "reversed": seen_clean[half:].flip(1), "shape_changed": _shape_changed(world, items(world, "seen", n)[half:]),
     }
-    out["fvd"]["frechet"] = {k: _frechet(feats["clean_a"], feats[k])
-                             for k in ("clean_b", "zero_shot", "degraded", "styled", "shuffled")}
-    ff = {
-        "clean_a": nets.frame_features(_frames_of(seen_clean[:half])),
-        "m_clean": nets.frame_features(m_frames[m_clean]),
-        "clean_b": nets.frame_features(_frames_of(seen_clean[half:])),
-        "degraded": nets.frame_features(_frames_of(seen_deg[half:])),
-        "styled": nets.frame_features(styled_frames),
-    }
-    out["frame"]["frechet"] = {k: _frechet(ff["clean_a"], ff[k]) for k in ("clean_b", "m_clean", "degraded", "styled")}
+    ref = nets.fvd_features(seen_clean[:half])
+    out["fvd"]["frechet"] = {k: _frechet(ref, nets.fvd_features(v)) for k, v in others.items()}
+    ref = nets.frame_features(_frames_of(seen_clean[:half]))
+    out["frame"]["frechet"] = {k: _frechet(ref, nets.frame_features(_frames_of(others[k])))
+                               for k in ("clean_b", "degraded", "styled", "shape_changed")}
+    out["frame"]["frechet"]["m_clean"] = _frechet(ref, nets.frame_features(m_frames[m_clean]))
     return out
+
+
+def _shape_changed(world: WorldConfig, its: list) -> torch.Tensor:
+    """Clean clips of ``its`` with each shape replaced by the next one (same params, colour, direction)."""
+    clips_ = []
+    for it in its:
+        combo = Combo((it.combo.shape + 1) % len(SHAPES), it.combo.colour, it.combo.direction)
+        clips_.append(render.to_uint8(render.render_clean(combo, it.params, world.num_frames, world.size)))
+    return _to_videos(np.stack(clips_))
 
 
 def summary(report: dict) -> dict:

@@ -48,6 +48,8 @@ class TeacherTrainConfig(ModelTrainConfig):
     beta_end: float = Field(0.012, gt=0, description="Last beta (ModelScope).")
     beta_schedule: str = Field("scaled_linear", description="Beta schedule (ModelScope: scaled_linear).")
     checkpoint_every: int = Field(250, ge=1, description="Steps between resumable checkpoints.")
+    snapshot_every: int = Field(1000, ge=1, description="Steps between EMA snapshots kept in the work folder "
+                                "(accuracy against training time: bench/toy.py --unet).")
     encode_batch: int = Field(256, ge=1, description="Frames per VAE forward when encoding V.")
     steps: int = 3000
     batch_size: int = 16
@@ -101,8 +103,18 @@ def _save_checkpoint(path: Path, step: int, unet, ema, opt) -> None:
     os.replace(tmp, path)
 
 
+def _save_snapshot(folder: Path, unet, ema: dict, seconds: float) -> None:
+    """The EMA weights so far as a diffusers UNet folder (the training weights are put back after)."""
+    live = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    unet.load_state_dict(ema)
+    with atomic_folder(folder) as tmp:
+        unet.save_pretrained(tmp)
+        write_record(tmp, {"seconds_this_run": seconds})
+    unet.load_state_dict(live)
+
+
 def train_teacher(world: WorldConfig, folder: str | Path, work: str | Path, vae, text_encoder, tokenizer,
-                  cfg: TeacherTrainConfig, log: Log = print) -> dict:
+                  cfg: TeacherTrainConfig, log: Log = print, device: str = "cpu") -> dict:
     """Train the UNet; save it (EMA weights) as ``folder`` (diffusers ``unet`` folder + training.json).
 
     ``work`` holds the resumable checkpoint; it is removed when the UNet is saved."""
@@ -114,31 +126,33 @@ def train_teacher(world: WorldConfig, folder: str | Path, work: str | Path, vae,
     latents, text, null = encode_training_set(world, cfg, vae, text_encoder, tokenizer, log)
     torch.manual_seed(cfg.seed)
     unet = build_unet(cfg, latents.shape[1], text.shape[-1], latents.shape[-1])
-    unet.train()
+    unet.train().to(device)
+    latents, text, null = latents.to(device), text.to(device), null.to(device)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     start = 0
     ckpt = work / CHECKPOINT_FILE
     if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        state = torch.load(ckpt, map_location=device, weights_only=True)
         unet.load_state_dict(state["unet"])
         opt.load_state_dict(state["opt"])
         ema, start = state["ema"], int(state["step"])
         log(f"teacher: resumed at step {start} from {ckpt}")
     work.mkdir(parents=True, exist_ok=True)
     abar = alphas_cumprod_from_betas(cfg.num_train_timesteps, cfg.beta_start, cfg.beta_end, cfg.beta_schedule)
+    abar = abar.to(device)
     snr = abar / (1 - abar)
     weight = torch.clamp(snr, max=cfg.min_snr_gamma) / snr  # Min-SNR-gamma for epsilon prediction
     progress = Progress("teacher", cfg.steps, cfg.log_every, log, start=start)
     for step in range(start, cfg.steps):
         set_lr(opt, lr_at(cfg, step))
         rng = step_rng(cfg.seed, step)
-        idx = torch.from_numpy(rng.integers(len(latents), size=cfg.batch_size))
-        t = torch.from_numpy(rng.integers(cfg.num_train_timesteps, size=cfg.batch_size))
-        drop = torch.from_numpy(rng.uniform(size=cfg.batch_size) < cfg.uncond_prob)
+        idx = torch.from_numpy(rng.integers(len(latents), size=cfg.batch_size)).to(device)
+        t = torch.from_numpy(rng.integers(cfg.num_train_timesteps, size=cfg.batch_size)).to(device)
+        drop = torch.from_numpy(rng.uniform(size=cfg.batch_size) < cfg.uncond_prob).to(device)
         x0 = latents[idx]
         cond = torch.where(drop[:, None, None], null.expand(cfg.batch_size, -1, -1), text[idx])
-        noise = torch.randn(x0.shape, generator=torch_generator(cfg.seed, step, stream=1))
+        noise = torch.randn(x0.shape, generator=torch_generator(cfg.seed, step, stream=1)).to(device)
         a = abar[t].view(-1, 1, 1, 1, 1)
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
         # ModelScope's temporal convolutions have dropout (0.1), drawn from the global generator: seed it per
@@ -157,10 +171,12 @@ def train_teacher(world: WorldConfig, folder: str | Path, work: str | Path, vae,
                 else:
                     ema[k].copy_(v)
         progress.update(step, loss.item())
+        if (step + 1) % cfg.snapshot_every == 0 and step + 1 < cfg.steps:
+            _save_snapshot(work / "snapshots" / f"step-{step + 1:06d}", unet, ema, progress.seconds)
         if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
             _save_checkpoint(ckpt, step + 1, unet, ema, opt)
     unet.load_state_dict(ema)
-    unet.eval()
+    unet.eval().cpu()
     record = {"model": "teacher_unet", "config": cfg.model_dump(mode="json"), "resumed_at": start,
               "seconds_this_run": time.perf_counter() - t0, "loss_curve": progress.curve,
               "threads": torch.get_num_threads()}
@@ -168,6 +184,6 @@ def train_teacher(world: WorldConfig, folder: str | Path, work: str | Path, vae,
         unet.save_pretrained(tmp)
         write_record(tmp, record)
     if ckpt.is_file():
-        ckpt.unlink()
+        ckpt.unlink()  # the snapshots stay in ``work`` (ignored by git): accuracy against training time
     log(f"teacher: done, {record['seconds_this_run'] / 60:.1f} min this run")
     return record

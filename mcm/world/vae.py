@@ -67,7 +67,8 @@ def frame_pool(world: WorldConfig, cfg: VAETrainConfig) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def train_vae(world: WorldConfig, folder: str | Path, cfg: VAETrainConfig, log: Log = print) -> dict:
+def train_vae(world: WorldConfig, folder: str | Path, cfg: VAETrainConfig, log: Log = print,
+              device: str = "cpu") -> dict:
     """Train and save the VAE (diffusers folder with ``training.json``); a complete folder is kept."""
     folder = Path(folder)
     if is_complete(folder):
@@ -76,15 +77,17 @@ def train_vae(world: WorldConfig, folder: str | Path, cfg: VAETrainConfig, log: 
     t0 = time.perf_counter()
     pool = frame_pool(world, cfg)
     torch.manual_seed(cfg.seed)
-    vae = build_vae(cfg, world.size)
+    vae = build_vae(cfg, world.size).to(device)
+    pool = pool.to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     progress = Progress("vae", cfg.steps, cfg.log_every, log)
     for step in range(cfg.steps):
         set_lr(opt, lr_at(cfg, step))
-        idx = torch.from_numpy(step_rng(cfg.seed, step).integers(len(pool), size=cfg.batch_size))
+        idx = torch.from_numpy(step_rng(cfg.seed, step).integers(len(pool), size=cfg.batch_size)).to(device)
         x = pool[idx]
         posterior = vae.encode(x).latent_dist
-        z = posterior.sample(generator=torch_generator(cfg.seed, step, stream=1))
+        z = posterior.mean + posterior.std * torch.randn(
+            posterior.mean.shape, generator=torch_generator(cfg.seed, step, stream=1)).to(device)
         recon = vae.decode(z).sample
         err = recon - x
         loss = err.pow(2).mean() + cfg.l1_weight * err.abs().mean() + cfg.kl_weight * posterior.kl().mean()
@@ -92,7 +95,8 @@ def train_vae(world: WorldConfig, folder: str | Path, cfg: VAETrainConfig, log: 
         loss.backward()
         opt.step()
         progress.update(step, loss.item())
-    vae.eval()
+    vae.eval().cpu()
+    pool = pool.cpu()
     with torch.no_grad():
         sample = pool[torch.from_numpy(step_rng(cfg.seed, cfg.steps, stream=2).integers(len(pool), size=1024))]
         latents = torch.cat([vae.encode(sample[i:i + 256]).latent_dist.mean for i in range(0, len(sample), 256)])
