@@ -110,8 +110,12 @@ class ViewConfig(StrictConfig):
     brightness: float = Field(0.2, ge=0, lt=1, description="Brightness factor drawn in [1 - b, 1 + b].")
     contrast: float = Field(0.2, ge=0, lt=1, description="Contrast factor (around the image mean) in [1 - c, 1 + c].")
     roll: bool = Field(
-        False, description="Shift each view circularly by a uniform random offset (wrap-around), so the object's "
-        "place is independent between views.",
+        False, description="Shift each frame circularly so that a random background row and column become its "
+        "edges (``seam_safe_roll``): the object's place is independent between views and it is never split.",
+    )
+    roll_threshold: float = Field(
+        0.2, gt=0, description="Largest deviation of a line's pixels from the line's median for it to count as "
+        "background (V's noise stays well below, an object's edge well above).",
     )
     saturation: float = Field(
         0.2, ge=0, lt=1, description="Saturation factor (around the pixel's grey) in [1 - s, 1 + s]."
@@ -228,11 +232,28 @@ def to_pixels(frames: np.ndarray, image_size: int) -> torch.Tensor:
     return imagenet_normalize(resize_for_backbone(x, image_size))
 
 
+def seam_safe_roll(x: torch.Tensor, threshold: float, rng: np.random.Generator) -> torch.Tensor:
+    """Shift each image (N, 3, H, W) circularly so that its new edges are a random row and column that look like
+    background (no value further than ``threshold`` from the median of its row / column): the object lands at a
+    random place, unsplit. Found from the pixels alone (the background is the median of each line)."""
+    n, _, h, w = x.shape
+    col_dev = (x - x.median(dim=3, keepdim=True).values).abs().amax(dim=(1, 2))  # (N, W): per column
+    row_dev = (x - x.median(dim=2, keepdim=True).values).abs().amax(dim=(1, 3))  # (N, H): per row
+    # a random safe line (uniform among them; any line when none is safe)
+    c0 = np.argmax(rng.uniform(size=(n, w)) + (col_dev < threshold).numpy(), axis=1)
+    r0 = np.argmax(rng.uniform(size=(n, h)) + (row_dev < threshold).numpy(), axis=1)
+    rows = (torch.arange(h)[None, :] + torch.from_numpy(r0)[:, None]) % h  # out[i] = in[(i + r0) mod H]
+    cols = (torch.arange(w)[None, :] + torch.from_numpy(c0)[:, None]) % w
+    return x[torch.arange(n)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
 def draw_views(frames: np.ndarray, cfg: ViewConfig, image_size: int, rng: np.random.Generator) -> torch.Tensor:
     """One random view of each uint8 frame (N, H, W, 3): resized crop and flip (one affine resampling), colour
     jitter; ImageNet-normalised (N, 3, S, S). Every random number comes from ``rng``."""
     n = frames.shape[0]
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+    if cfg.roll:
+        x = seam_safe_roll(x, cfg.roll_threshold, rng)
     area = rng.uniform(*cfg.crop_area, n)
     aspect = np.exp(rng.uniform(np.log(cfg.crop_aspect[0]), np.log(cfg.crop_aspect[1]), n))
     width, height = np.sqrt(area * aspect), np.sqrt(area / aspect)  # region sides as fractions of the frame
@@ -245,12 +266,6 @@ def draw_views(frames: np.ndarray, cfg: ViewConfig, image_size: int, rng: np.ran
     theta[:, 1, 1], theta[:, 1, 2] = height, cy
     grid = F.affine_grid(torch.from_numpy(theta).float(), [n, 3, image_size, image_size], align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    if cfg.roll:
-        shift = torch.from_numpy(rng.integers(0, image_size, (n, 2)))
-        idx = torch.arange(image_size)
-        rows = (idx[None, :] - shift[:, :1]) % image_size  # (n, S)
-        cols = (idx[None, :] - shift[:, 1:]) % image_size
-        x = x[torch.arange(n)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
     jitter = rng.uniform(size=n) < cfg.jitter_prob
     factors = [np.where(jitter, rng.uniform(1 - s, 1 + s, n), 1.0)

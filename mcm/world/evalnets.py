@@ -161,7 +161,8 @@ def _style_default() -> NetTrainConfig:
 
 
 class EvalNetTrainConfig(StrictConfig):
-    """Training of the five evaluation networks (defaults: a few minutes on 2 CPU threads in total)."""
+    """Training of the five evaluation networks (defaults: about 7 minutes in total on 2 CPU threads shared with
+    other work, less on 2 free cores)."""
 
     attributes: NetTrainConfig = Field(default_factory=_attributes_default,
                                        description="Attribute classifier: 250 steps x 32 clips, lr 2e-3.")
@@ -480,9 +481,18 @@ class EvalNetworks:
         self.frame_dim: int = self.modules["frame"].dim
 
     def to(self, device: str | torch.device) -> "EvalNetworks":
-        return EvalNetworks(self.modules, self.configs, device)
+        """Move the networks to ``device`` (in place); returns self."""
+        self.device = torch.device(device)
+        self.modules = {n: m.to(self.device) for n, m in self.modules.items()}
+        return self
+
+    @staticmethod
+    def _check_float(x: torch.Tensor, what: str) -> None:
+        if not torch.is_floating_point(x):
+            raise ValueError(f"{what} must be float in [0, 1], got dtype {x.dtype} (divide uint8 pixels by 255)")
 
     def _videos(self, videos: torch.Tensor) -> torch.Tensor:
+        self._check_float(videos, "videos")
         if videos.ndim != 5 or videos.shape[2] != 3 or videos.shape[-1] != videos.shape[-2]:
             raise ValueError(f"videos must be (N, F, 3, H, W) with H == W, got {tuple(videos.shape)}")
         if videos.shape[1] < 2:
@@ -490,6 +500,7 @@ class EvalNetworks:
         return _resize_video(videos.to(self.device, torch.float32))
 
     def _frames(self, frames: torch.Tensor) -> torch.Tensor:
+        self._check_float(frames, "frames")
         if frames.ndim != 4 or frames.shape[1] != 3 or frames.shape[-1] != frames.shape[-2]:
             raise ValueError(f"frames must be (M, 3, H, W) with H == W, got {tuple(frames.shape)}")
         return _resize(frames.to(self.device, torch.float32))
@@ -542,9 +553,9 @@ def _write_network(folder: Path, name: str, module: nn.Module, config: dict) -> 
     """folder/name/{model.safetensors, config.json}, written to a temporary folder and renamed into place."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / name
+    for stale in folder.glob(f".{name}.tmp-*"):  # left by an interrupted run
+        shutil.rmtree(stale)
     tmp = folder / f".{name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
     tmp.mkdir()
     state = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
     save_file(state, str(tmp / WEIGHTS_FILE), metadata={"name": name, "format_version": str(FORMAT_VERSION)})
@@ -823,7 +834,10 @@ def train_eval_networks(world: WorldConfig, folder: str | Path, cfg: EvalNetTrai
         pool: Optional[Pool] = None
         for name in TRAIN_ORDER:
             if network_complete(folder, name):
-                log(f"evalnets {name}: {folder / name} is complete, kept")
+                kept = json.loads((folder / name / CONFIG_FILE).read_text())
+                differs = kept.get("train") != cfg.net(name).model_dump() or kept.get("world") != world.model_dump()
+                log(f"evalnets {name}: {folder / name} is complete, kept"
+                    + (" (trained with another config or world; delete the folder to retrain)" if differs else ""))
                 skipped.append(name)
                 continue
             if pool is None:
@@ -858,8 +872,13 @@ def train_eval_networks(world: WorldConfig, folder: str | Path, cfg: EvalNetTrai
 
 
 def network_sizes(nets: EvalNetworks) -> dict:
-    """Parameters and float32 bytes of each network (heads included) and in total."""
-    out = {n: {"parameters": num_parameters(m), "bytes": 4 * num_parameters(m)} for n, m in nets.modules.items()}
+    """Parameters, and bytes of the saved tensors (parameters and BatchNorm statistics, heads included), of
+    each network, and the total bytes."""
+    out: dict = {}
+    for name, module in nets.modules.items():
+        state = module.state_dict().values()
+        out[name] = {"parameters": num_parameters(module),
+                     "bytes": sum(t.numel() * t.element_size() for t in state)}
     out["total_bytes"] = sum(v["bytes"] for v in out.values())
     return out
 
@@ -962,33 +981,39 @@ def evaluate_eval_networks(nets: EvalNetworks, world: WorldConfig, n: int = 256)
                 for k, a in enumerate(ATTRIBUTES[:2])}
 
     # Fréchet distances from the first half of the clean seen clips to: the second half (the noise floor),
-    # zero-shot clips, the second half degraded / styled / frame-shuffled / time-reversed (direction
-    # flipped) / with every shape changed to the next one (same motion and colour).
+    # zero-shot clips (same marginals, other joint), and the second half degraded / styled / with frames
+    # shuffled / frozen on its first frame / every object a circle / every object moving right (same
+    # colours, sizes, speeds, backgrounds).
     half = n // 2
     seen_clean, seen_deg = videos["seen", "clean"], videos["seen", "degraded"]
+    second = items(world, "seen", n)[half:]
     g = torch.Generator().manual_seed(0)
     others = {
         "clean_b": seen_clean[half:], "zero_shot": videos["zero_shot", "clean"][half:], "degraded": seen_deg[half:],
         "styled": videos["seen", "styled"][half:],
         "shuffled": seen_clean[half:, torch.randperm(seen_clean.shape[1], generator=g)],
-        "reversed": seen_clean[half:].flip(1), "shape_changed": _shape_changed(world, items(world, "seen", n)[half:]),
+        "frozen": seen_clean[half:, :1].expand_as(seen_clean[half:]),
+        "circles": _rerendered(world, second, shape=SHAPES.index("circle")),
+        "rightwards": _rerendered(world, second, direction=DIRECTIONS.index("right")),
     }
     ref = nets.fvd_features(seen_clean[:half])
     out["fvd"]["frechet"] = {k: _frechet(ref, nets.fvd_features(v)) for k, v in others.items()}
     ref = nets.frame_features(_frames_of(seen_clean[:half]))
     out["frame"]["frechet"] = {k: _frechet(ref, nets.frame_features(_frames_of(others[k])))
-                               for k in ("clean_b", "degraded", "styled", "shape_changed")}
+                               for k in ("clean_b", "degraded", "styled", "circles")}
     out["frame"]["frechet"]["m_clean"] = _frechet(ref, nets.frame_features(m_frames[m_clean]))
     return out
 
 
-def _shape_changed(world: WorldConfig, its: list) -> torch.Tensor:
-    """Clean clips of ``its`` with each shape replaced by the next one (same params, colour, direction)."""
-    clips_ = []
+def _rerendered(world: WorldConfig, its: list, shape: Optional[int] = None,
+                direction: Optional[int] = None) -> torch.Tensor:
+    """Clean clips of ``its`` with the shape and/or direction replaced (same size, speed, colour, start)."""
+    out = []
     for it in its:
-        combo = Combo((it.combo.shape + 1) % len(SHAPES), it.combo.colour, it.combo.direction)
-        clips_.append(render.to_uint8(render.render_clean(combo, it.params, world.num_frames, world.size)))
-    return _to_videos(np.stack(clips_))
+        combo = Combo(it.combo.shape if shape is None else shape, it.combo.colour,
+                      it.combo.direction if direction is None else direction)
+        out.append(render.to_uint8(render.render_clean(combo, it.params, world.num_frames, world.size)))
+    return _to_videos(np.stack(out))
 
 
 def summary(report: dict) -> dict:

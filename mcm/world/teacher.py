@@ -48,10 +48,10 @@ class TeacherTrainConfig(ModelTrainConfig):
     beta_end: float = Field(0.012, gt=0, description="Last beta (ModelScope).")
     beta_schedule: str = Field("scaled_linear", description="Beta schedule (ModelScope: scaled_linear).")
     checkpoint_every: int = Field(250, ge=1, description="Steps between resumable checkpoints.")
-    snapshot_every: int = Field(1000, ge=1, description="Steps between EMA snapshots kept in the work folder "
+    snapshot_every: int = Field(500, ge=1, description="Steps between EMA snapshots kept in the work folder "
                                 "(accuracy against training time: bench/toy.py --unet).")
     encode_batch: int = Field(256, ge=1, description="Frames per VAE forward when encoding V.")
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 16
     lr: float = 1e-3
     warmup_steps: int = 100

@@ -48,6 +48,8 @@ def test_interface_shapes_ranges_and_sizes():
         nets.fvd_features(torch.rand(2, 3, 32, 32))
     with pytest.raises(ValueError, match=r"\(M, 3, H, W\)"):
         nets.frame_features(torch.rand(2, 32, 32, 3))
+    with pytest.raises(ValueError, match="float in"):
+        nets.watermark_prob(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
     sizes = E.network_sizes(nets)
     assert all(sizes[n]["bytes"] < 1_000_000 for n in E.NET_NAMES) and sizes["total_bytes"] < 3_000_000
 
@@ -66,11 +68,15 @@ def test_pool_holds_seen_combinations_only(pool):
 
 def test_training_is_deterministic(pool):
     cfg = tiny_config()
-    for name in E.NET_NAMES:
-        first = E.train_network(name, pool, cfg, log=lambda _: None).state_dict()
-        second = E.train_network(name, pool, cfg, log=lambda _: None).state_dict()
+    frame_state = None
+    for name in E.TRAIN_ORDER:
+        init = frame_state if name == "fvd" else None
+        first = E.train_network(name, pool, cfg, log=lambda _: None, init=init).state_dict()
+        second = E.train_network(name, pool, cfg, log=lambda _: None, init=init).state_dict()
         assert first.keys() == second.keys()
         assert all(torch.equal(first[k], second[k]) for k in first), name
+        if name == "frame":
+            frame_state = first
     other = cfg.model_copy(update={"frame": cfg.frame.model_copy(update={"seed": cfg.frame.seed + 1})})
     changed = E.train_network("frame", pool, other, log=lambda _: None).state_dict()
     assert not all(torch.equal(first_v, changed[k]) for k, first_v in
@@ -121,6 +127,37 @@ def test_train_eval_networks_saves_reports_and_resumes(tmp_path):
     (tmp_path / "style" / "config.json").unlink()
     lines.clear()
     again = E.train_eval_networks(WORLD, tmp_path, tiny_config(), log=lines.append)
-    assert again["skipped"] == ["attributes", "fvd", "frame", "watermark"]
+    assert sorted(again["skipped"]) == sorted(set(E.NET_NAMES) - {"style"})
     assert "style" in again["seconds"] and (tmp_path / "style" / "config.json").is_file()
     assert (tmp_path / "frame" / "model.safetensors").read_bytes() == before
+
+
+def test_fvd_net_inflated_from_frame_net_starts_as_it():
+    """Before training its temporal parts, the fvd net on a still video equals the frame net on the frame."""
+    widths = E.EvalNetTrainConfig().frame.widths
+    frame_net = E._seeded_network("frame", {"widths": widths}, 5).eval()
+    fvd_net = E._seeded_network("fvd", {"widths": widths}, 6)
+    fvd_net.inflate_from(frame_net.state_dict())
+    fvd_net.eval()
+    frames = torch.rand(3, 3, 32, 32)
+    still = frames[:, None].expand(3, 4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(fvd_net.features(still), frame_net.features(frames), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="same widths"):
+        E._seeded_network("fvd", {"widths": [8, 8]}, 0).inflate_from(frame_net.state_dict())
+    with pytest.raises(ValueError, match="must equal frame.widths"):
+        E.EvalNetTrainConfig(fvd=E.EvalNetTrainConfig().fvd.model_copy(update={"widths": [8, 8]}))
+
+
+def test_soft_degradation_plus_watermark_and_noise_is_render_degrade():
+    """The pool's "soft" base, watermarked and noised, is exactly V's degradation (render.degrade)."""
+    import numpy as np
+
+    from mcm.world import render
+    from mcm.world.sets import item
+
+    clean = item(WORLD, "networks", 0).clean(WORLD)
+    deg = render.draw_degradation(np.random.default_rng(0))
+    noise = np.random.default_rng(deg.noise_seed).normal(0.0, render.NOISE_SIGMA, clean.shape).astype(np.float32)
+    composed = np.clip(render.add_watermark(E.soft_degrade(clean, deg)) + noise, 0.0, 1.0)
+    np.testing.assert_allclose(composed, render.degrade(clean, deg), atol=1e-6)
