@@ -29,7 +29,8 @@ import torch
 from mcm.eval.config import EvalConfig, MethodSpec
 from mcm.eval.frechet import FeatureStats, frechet_distance_from_stats
 from mcm.eval.prompts import PromptSet, load_prompt_set
-from mcm.eval.suite import MetricSuite, barrier, build_suite, dist_info, reference_stats
+from mcm.eval.ranks import barrier, dist_info
+from mcm.eval.suite import MetricSuite, reference_stats
 from mcm.eval.toy import ToySuite
 
 Generator = Callable[[list[str], list[int]], torch.Tensor]
@@ -37,6 +38,15 @@ GeneratorFactory = Callable[..., Generator]
 METRICS_FILE = "metrics.json"
 GRID_DIR = "grid"
 
+
+
+def build_suite(cfg: EvalConfig) -> Any:
+    """The suite of ``cfg.protocol``: MetricSuite (real extractors) or mcm.eval.toy.ToySuite (the world's)."""
+    if cfg.protocol == "toy":
+        from mcm.eval.toy import ToySuite
+
+        return ToySuite.from_config(cfg)
+    return MetricSuite.from_config(cfg)
 
 def default_generator_factory(**kwargs: Any) -> Generator:
     """``mcm.sampler.api.build_video_generator``, imported only when an evaluation runs."""
@@ -145,7 +155,7 @@ def run_evaluation(
 ) -> dict[str, Any]:
     """Evaluate every method spec; rank 0 writes ``metrics.json`` and ``report.html`` into ``cfg.out_dir``.
 
-    ``suite`` defaults to the one of ``cfg.protocol`` (suite.build_suite). Returns the metrics document
+    ``suite`` defaults to the one of ``cfg.protocol`` (build_suite). Returns the metrics document
     (on every rank).
     """
     from mcm.eval.report import protocol_statement, write_report

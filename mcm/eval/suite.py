@@ -10,8 +10,6 @@ mcm.eval.toy.ToySuite ("toy", which reuses the cache layout).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -21,6 +19,8 @@ import torch
 from mcm.eval.config import EvalConfig
 from mcm.eval.frechet import FeatureStats
 from mcm.eval.prompts import PromptSet, iter_reference_videos
+from mcm.eval.ranks import barrier, dist_info
+from mcm.eval.reference_cache import file_fingerprint, reference_cache_path
 
 FRECHET_METRICS = ("fvd", "motion_fd", "fid")
 VideoFeatures = Callable[[Any], torch.Tensor]
@@ -57,35 +57,9 @@ class MetricSuite:
         return {name: getattr(self, name) for name in FRECHET_METRICS if getattr(self, name) is not None}
 
 
-def build_suite(cfg: EvalConfig) -> Any:
-    """The suite of ``cfg.protocol``: MetricSuite (real extractors) or mcm.eval.toy.ToySuite (the world's)."""
-    if cfg.protocol == "toy":
-        from mcm.eval.toy import ToySuite
-
-        return ToySuite.from_config(cfg)
-    return MetricSuite.from_config(cfg)
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world_size) from torch.distributed when initialised, else (0, 1)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def barrier() -> None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-
-
 def _protocol(cfg: EvalConfig, name: str) -> dict[str, Any]:
     section = {"fvd": cfg.fvd, "motion_fd": cfg.motion, "fid": cfg.fid}[name]
     return section.model_dump(mode="json", exclude={"batch_size", "enabled"})
-
-
-def file_fingerprint(paths: list[Path]) -> list[list[Any]]:
-    """[path, size] of each file (-1 when missing): what a cached statistic of those files depends on."""
-    return [[str(p), p.stat().st_size if p.is_file() else -1] for p in paths]
 
 
 def reference_description(cfg: EvalConfig, name: str, prompt_set: PromptSet) -> dict[str, Any]:
@@ -97,13 +71,6 @@ def reference_description(cfg: EvalConfig, name: str, prompt_set: PromptSet) -> 
     else:
         desc["videos"] = file_fingerprint(prompt_set.reference_videos)
     return desc
-
-
-def reference_cache_path(cfg: EvalConfig, name: str, desc: dict[str, Any], set_name: str) -> Path:
-    """``<cache>/<set>-<metric>-<hash of desc>.safetensors``."""
-    digest = hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
-    cache = cfg.reference_cache_dir or (cfg.out_dir / "reference_stats")
-    return Path(cache) / f"{set_name}-{name}-{digest}.safetensors"
 
 
 def _max_frames(cfg: EvalConfig, names: list[str]) -> Optional[int]:

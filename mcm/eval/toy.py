@@ -255,7 +255,7 @@ def _load_image(path: Path) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------ the suite
 def load_networks(cfg: ToyMetricsConfig, device: str = "cpu") -> tuple[Any, str]:
     """The frozen eval networks and an id of them (part of the reference-cache key)."""
-    from mcm.eval.suite import file_fingerprint
+    from mcm.eval.reference_cache import file_fingerprint
     from mcm.world import evalnets
 
     if cfg.networks_seed is not None:
@@ -305,7 +305,8 @@ class ToySuite:
 
         Cache files: ``<set>-fvd_toy-<hash>`` and ``<M's stem>-fid_toy-<hash>`` (M's shared by prompt sets).
         """
-        from mcm.eval.suite import barrier, dist_info, file_fingerprint, reference_cache_path
+        from mcm.eval.ranks import barrier, dist_info
+        from mcm.eval.reference_cache import file_fingerprint, reference_cache_path
 
         rank, world = dist_info()
         sources: dict[str, tuple[list[Path], int]] = {}
