@@ -68,6 +68,9 @@ class BackboneArchitecture(StrictConfig):
     image_size: int = Field(
         32, ge=1, description="Input side; the discriminator's image_size must equal it (frames are resized to it)."
     )
+    layerscale_value: float = Field(
+        1.0, gt=0, description="Initial LayerScale of every residual branch (transformers' default 1.0).",
+    )
     sincos_init: bool = Field(
         True, description="Initialise the (learned) position embeddings with 2-D sin-cos and the patch projection "
         "Xavier-uniform, as MAE / MoCo v3 do: a from-scratch ViT then learns spatial structure in far fewer steps.",
@@ -91,7 +94,7 @@ class BackboneArchitecture(StrictConfig):
         return Dinov2Config(
             hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
             num_attention_heads=self.num_attention_heads, mlp_ratio=self.mlp_ratio, patch_size=self.patch_size,
-            image_size=self.image_size,
+            image_size=self.image_size, layerscale_value=self.layerscale_value,
         )
 
 

@@ -39,6 +39,7 @@ class VAETrainConfig(ModelTrainConfig):
     )
     kl_weight: float = Field(1e-6, ge=0, description="Weight of the KL term.")
     l1_weight: float = Field(1.0, ge=0, description="Weight of the absolute error beside the squared error.")
+    stats_frames: int = Field(1024, ge=2, description="Frames the scaling factor and the PSNR are measured on.")
     steps: int = 1200
     batch_size: int = 64
     lr: float = 1e-3
@@ -98,7 +99,7 @@ def train_vae(world: WorldConfig, folder: str | Path, cfg: VAETrainConfig, log: 
     vae.eval().cpu()
     pool = pool.cpu()
     with torch.no_grad():
-        sample = pool[torch.from_numpy(step_rng(cfg.seed, cfg.steps, stream=2).integers(len(pool), size=1024))]
+        sample = pool[torch.from_numpy(step_rng(cfg.seed, cfg.steps, stream=2).integers(len(pool), size=cfg.stats_frames))]
         latents = torch.cat([vae.encode(sample[i:i + 256]).latent_dist.mean for i in range(0, len(sample), 256)])
         scaling = float(1.0 / latents.std())
         recon = torch.cat([vae.decode(latents[i:i + 256]).sample for i in range(0, len(sample), 256)])

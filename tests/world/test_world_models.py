@@ -11,7 +11,7 @@ from mcm.world.vae import VAETrainConfig, train_vae
 
 WORLD = WorldConfig()
 TEXT = TextTrainConfig(steps=3, batch_size=16, hidden_size=16, intermediate_size=32, num_heads=2)
-VAE = VAETrainConfig(steps=3, batch_size=4, pool_clips=8, block_out_channels=(8, 16, 16), norm_num_groups=4)
+VAE = VAETrainConfig(steps=2, batch_size=2, pool_clips=8, stats_frames=8, block_out_channels=(8, 16, 16), norm_num_groups=4)
 TEACHER = TeacherTrainConfig(warmup_steps=0, steps=4, batch_size=2, num_clips=8, block_out_channels=(8, 16), norm_num_groups=4,
                              attention_heads=2, checkpoint_every=2, log_every=2)
 
@@ -55,10 +55,9 @@ def _teacher(folder, work, killed_at=None):
 
 
 def test_teacher_trains_deterministically_and_resumes_exactly(tmp_path):
+    """A run killed after its step-2 checkpoint and rerun ends with exactly the weights of an uninterrupted
+    run: so training is deterministic and resumes exactly (ModelScope's temporal dropout is seeded per step)."""
     _teacher(tmp_path / "a", tmp_path / "wa")
-    _teacher(tmp_path / "b", tmp_path / "wb")
-    assert same(weights(tmp_path / "a"), weights(tmp_path / "b"))
-    # A run stopped after its step-2 checkpoint, rerun with the full step count, resumes from it.
     from mcm.world import teacher as teacher_module
 
     saved = {}
