@@ -119,6 +119,11 @@ def write_manifest(out: Path, cfg: ToyAssetsConfig, times: dict[str, float]) -> 
     old = json.loads(path.read_text()) if path.is_file() else {}
     seconds = dict(old.get("seconds", {}))
     seconds.update({k: round(v, 1) for k, v in times.items()})
+    trained = (("text_encoder", "teacher/text_encoder"), ("vae", "teacher/vae"), ("teacher", "teacher/unet"))
+    for name, folder in trained:
+        if name not in seconds and (out / folder / "training.json").is_file():  # trained by an earlier call
+            rec = read_record(out / folder)
+            seconds[name] = round(rec.get("seconds", rec.get("seconds_this_run", 0.0)), 1)
     files = {}
     for p in sorted(out.rglob("*.safetensors")):
         files[str(p.relative_to(out))] = {"bytes": p.stat().st_size, "sha256": sha256(p)}

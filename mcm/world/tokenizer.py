@@ -12,7 +12,6 @@ adding the merge each word still lacks, until every word of the vocabulary is a 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from mcm.teachers.tiny import byte_level_alphabet
 from mcm.world.spec import vocabulary

@@ -99,7 +99,8 @@ def train_vae(world: WorldConfig, folder: str | Path, cfg: VAETrainConfig, log: 
     vae.eval().cpu()
     pool = pool.cpu()
     with torch.no_grad():
-        sample = pool[torch.from_numpy(step_rng(cfg.seed, cfg.steps, stream=2).integers(len(pool), size=cfg.stats_frames))]
+        picks = step_rng(cfg.seed, cfg.steps, stream=2).integers(len(pool), size=cfg.stats_frames)
+        sample = pool[torch.from_numpy(picks)]
         latents = torch.cat([vae.encode(sample[i:i + 256]).latent_dist.mean for i in range(0, len(sample), 256)])
         scaling = float(1.0 / latents.std())
         recon = torch.cat([vae.decode(latents[i:i + 256]).sample for i in range(0, len(sample), 256)])

@@ -80,7 +80,8 @@ def write_world(cfg: WorldConfig, out: str | Path, progress: Callable[[str, int]
     say = progress or (lambda name, n: None)
 
     videos = items(cfg, "videos", set_size(cfg, "videos"))
-    _write_files(videos, lambda it: out / "videos" / f"v{it.index:06d}.mp4", lambda it: _clip_bytes(it.pixels(cfg), cfg))
+    _write_files(videos, lambda it: out / "videos" / f"v{it.index:06d}.mp4",
+                 lambda it: _clip_bytes(it.pixels(cfg), cfg))
     _write_csv(out / "videos.csv", ["id", "path", "caption"],
                [[f"v{it.index:06d}", f"videos/v{it.index:06d}.mp4", it.caption] for it in videos])
     counts["videos"] = len(videos)

@@ -52,7 +52,8 @@ def test_backbone_loads_through_the_discriminator_interface():
     from mcm.discriminator.backbone import DinoFeatureExtractor, load_dinov2
 
     model = load_dinov2(str(ASSETS / "backbone"))
-    feats = DinoFeatureExtractor(model, feature_blocks=(1, model.config.num_hidden_layers - 1))(torch.zeros(2, 3, 32, 32))
+    extractor = DinoFeatureExtractor(model, feature_blocks=(1, model.config.num_hidden_layers - 1))
+    feats = extractor(torch.zeros(2, 3, 32, 32))
     assert len(feats) == 2 and feats[0].shape[0] == 2
 
 
