@@ -14,7 +14,7 @@ TEXT = TextTrainConfig(steps=3, batch_size=16, hidden_size=16, intermediate_size
 VAE = VAETrainConfig(steps=2, batch_size=2, pool_clips=8, stats_frames=8, block_out_channels=(8, 16, 16),
                      norm_num_groups=4)
 TEACHER = TeacherTrainConfig(warmup_steps=0, steps=4, batch_size=2, num_clips=8, block_out_channels=(8, 16),
-                             norm_num_groups=4,                             attention_heads=2, checkpoint_every=2, log_every=2)
+                             norm_num_groups=4, attention_heads=2, checkpoint_every=2, log_every=2)
 
 
 def weights(folder):
