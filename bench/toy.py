@@ -71,6 +71,30 @@ def watermark_rate(nets, frames: torch.Tensor) -> float:
         return float((nets.watermark_prob(frames) > 0.5).float().mean())
 
 
+def accuracy_against_training_time(gen, nets, world: WorldConfig, assets: Path, n: int, manifest: dict) -> None:
+    """Seen and zero-shot accuracy (all three attributes) of each EMA snapshot and of the shipped teacher."""
+    from diffusers import UNet3DConditionModel
+
+    from mcm.world.train_utils import RECORD_FILE
+
+    shipped = {k: v.clone() for k, v in gen.teacher.network.state_dict().items()}
+    rows = []
+    for folder in sorted((assets / "work" / "teacher" / "snapshots").glob("step-*")):
+        record = json.loads((folder / RECORD_FILE).read_text())
+        gen.teacher.network.load_state_dict(UNet3DConditionModel.from_pretrained(folder).state_dict())
+        rows.append((int(folder.name.split("-")[1]), record["seconds_this_run"] / 60, gen))
+        seen, seen_its = generate(gen, world, "seen", n, 16)
+        zero, zero_its = generate(gen, world, "zero_shot", n, 16)
+        rows[-1] = rows[-1][:2] + (accuracy(nets, seen, seen_its)["all"], accuracy(nets, zero, zero_its)["all"])
+    gen.teacher.network.load_state_dict(shipped)
+    steps = manifest.get("config", {}).get("teacher", {}).get("steps")
+    print(f"accuracy against training time ({n} prompts per set, {gen.steps} DDIM steps; snapshots are EMA "
+          f"weights of the same run; the shipped teacher is step {steps}):")
+    print(f"{'step':>6} {'minutes':>8} {'seen':>8} {'zero-shot':>10}")
+    for step, minutes, seen_ok, zero_ok in rows:
+        print(f"{step:>6} {minutes:8.1f} {100 * seen_ok[0] / seen_ok[1]:7.1f}% {100 * zero_ok[0] / zero_ok[1]:9.1f}%")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="8 + 8 prompts at 10 steps (under a minute)")
@@ -79,8 +103,9 @@ def main() -> int:
     ap.add_argument("--steps", type=int, help="DDIM steps (default 50; 10 with --quick)")
     ap.add_argument("--guidance", type=float, help="CFG scale g (default: the toy preset's)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--unet", help="a UNet folder to use instead of the shipped one (e.g. a training snapshot "
-                    "assets/toy/work/teacher/snapshots/step-001000: accuracy against training time)")
+    ap.add_argument("--snapshots", action="store_true",
+                    help="also print the seen-prompt accuracy of every training snapshot of the teacher "
+                    "(assets/toy/work/teacher/snapshots, kept by make toy-assets): accuracy against training time")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     mode = QUICK if args.quick else FULL
@@ -92,11 +117,6 @@ def main() -> int:
     nets = load_eval_networks(assets / "eval")
     gen = build_video_generator(teacher="toy", scheduler="ddim", steps=steps, guidance=args.guidance,
                                 overrides=(f"teacher.path={assets / 'teacher'}",))
-    if args.unet:
-        from diffusers import UNet3DConditionModel
-
-        gen.teacher.network.load_state_dict(UNet3DConditionModel.from_pretrained(args.unet).state_dict())
-        print(f"UNet weights from {args.unet}")
     t0 = time.perf_counter()
     seen, seen_its = generate(gen, world, "seen", n, 16)
     zero, zero_its = generate(gen, world, "zero_shot", n, 16)
@@ -134,6 +154,9 @@ def main() -> int:
         secs = manifest["seconds"]
         print("training time (min, threads=%s): " % manifest.get("threads") + "  ".join(
             f"{k} {v / 60:.1f}" for k, v in secs.items()) + f"  total {sum(secs.values()) / 60:.1f}")
+
+    if args.snapshots:
+        accuracy_against_training_time(gen, nets, world, assets, n, manifest)
 
     seen_acc = acc["seen"]["all"][0] / acc["seen"]["all"][1]
     zero_acc = acc["zero_shot"]["all"][0] / acc["zero_shot"]["all"][1]

@@ -112,6 +112,9 @@ class ViewConfig(StrictConfig):
     jitter_prob: float = Field(0.8, ge=0, le=1, description="Probability of the colour jitter below.")
     brightness: float = Field(0.2, ge=0, lt=1, description="Brightness factor drawn in [1 - b, 1 + b].")
     contrast: float = Field(0.2, ge=0, lt=1, description="Contrast factor (around the image mean) in [1 - c, 1 + c].")
+    permute_prob: float = Field(
+        0.0, ge=0, le=1, description="Probability of a random permutation of the RGB channels.",
+    )
     roll: bool = Field(
         False, description="Shift each frame circularly so that a random background row and column become its "
         "edges (``seam_safe_roll``): the object's place is independent between views and it is never split.",
@@ -276,6 +279,9 @@ def draw_views(frames: np.ndarray, cfg: ViewConfig, image_size: int, rng: np.ran
     b, c, s = (torch.from_numpy(f).float().view(n, 1, 1, 1) for f in factors)
     gain = np.where(jitter[:, None], rng.uniform(1 - cfg.channel_gain, 1 + cfg.channel_gain, (n, 3)), 1.0)
     x = x * b * torch.from_numpy(gain).float().view(n, 3, 1, 1)
+    perm = np.where(rng.uniform(size=(n, 1)) < cfg.permute_prob, rng.uniform(size=(n, 3)).argsort(axis=1),
+                    np.arange(3)[None])
+    x = torch.gather(x, 1, torch.from_numpy(perm)[:, :, None, None].expand_as(x))
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * c + mean
     grey = x.mean(dim=1, keepdim=True)
@@ -289,7 +295,7 @@ def draw_views(frames: np.ndarray, cfg: ViewConfig, image_size: int, rng: np.ran
 
 def pooled(tokens: torch.Tensor) -> torch.Tensor:
     """[CLS, mean patch token] (N, 2D) of normed last-block tokens: what SimCLR trains and the probe reads."""
-    return torch.cat([tokens[:, 0], tokens[:, 1:].mean(dim=1)], dim=1)
+    return torch.cat([tokens[:, 0], tokens[:, 1:].mean(dim=1), tokens[:, 1:].amax(dim=1)], dim=1)
 
 
 def ssl_features(model: Dinov2Model, pixels: torch.Tensor) -> torch.Tensor:
@@ -465,7 +471,7 @@ def train_backbone(world: WorldConfig, folder, cfg: BackboneTrainConfig = Backbo
         model = new_backbone(arch, cfg.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            head = projection_head(2 * arch.hidden_size, cfg.projection_hidden, cfg.projection_dim)
+            head = projection_head(3 * arch.hidden_size, cfg.projection_hidden, cfg.projection_dim)
             decoder = nn.Linear(arch.hidden_size, 3 * arch.patch_size ** 2)
         params = list(model.parameters()) + list(head.parameters()) + list(decoder.parameters())
         tokens_per_image = (arch.image_size // arch.patch_size) ** 2
