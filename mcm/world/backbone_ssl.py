@@ -1,24 +1,35 @@
 """A small DINOv2 trained self-supervised on the world's frames: the discriminator's stand-in for DINOv2.
 
-The MCM discriminator reads a frozen DINOv2 ViT-S/14, whose value is that self-supervised pretraining made
-its features describe images (objects, colours, textures, image quality) without ever seeing a label. A
-random-initialised ViT is no stand-in for that, and the real weights know nothing of 32-pixel shapes. So this
-module trains a DINOv2-architecture model (transformers ``Dinov2Model``, small enough for a CPU) on frames of
-the world's ``networks`` set (seen combinations only; the zero-shot combinations are never shown) rendered
-clean, degraded (V's defects) and styled, **without labels**: SimCLR [Chen et al. 2020] -- two random views of
-each frame (resized crop, horizontal flip, light brightness/contrast/saturation jitter), a projection head on
-[CLS, mean patch token] of the normed last block (DINOv2's linear-evaluation representation), the NT-Xent loss
-over the batch; the head is discarded. Attribute labels are used only afterwards, by ``linear_probe``, to check
-that frozen features carry shape and colour (and the look: clean, degraded or styled).
+The MCM discriminator reads a frozen DINOv2 ViT-S/14. What it brings is that self-supervised pretraining made
+its features describe images (objects, colours, image quality) without ever seeing a label. A random-initialised
+ViT is no stand-in for that, and the real weights know nothing of 32-pixel shapes. So this module trains a
+DINOv2-architecture model (transformers ``Dinov2Model``, small enough for a CPU) on frames of the world's
+``networks`` set (seen combinations only; the zero-shot ones are never shown), rendered clean, degraded (V's
+defects) and styled, **without labels**, as DINOv2 itself is trained.
 
-The views keep what the discriminator must see: no hue jitter (colour is an attribute), no vertical flip
-(a triangle points up), and no blur or noise (V's degradations are what the discriminator tells apart from
-clean frames, so the features are not taught to ignore them).
+Method: SimCLR [Chen et al. 2020]. A projection head on [CLS, mean, max] of the normed last block's tokens;
+the NT-Xent loss makes the two views of a frame find each other among the batch; the head is then discarded.
+The two views of a frame are:
+
+* renderings of it in two random looks (``positives="look"``; the same frame and look is possible): the
+  world's free multi-view signal, as in CMC [Tian et al. 2020]. No attribute is read, but the views no longer
+  share a look;
+* shifted circularly so that a background row and column become the edges (``seam_safe_roll``, found from the
+  pixels): the object's place is no longer shared either, and the object is never split;
+* resized crops / zoom-outs, horizontal flips (never vertical: a triangle points up), and jitter of brightness,
+  contrast, saturation and per-channel gain. The jitter hides each clip's exact tint and background level but
+  keeps a red object red (no hue rotation).
+
+Contrastive learning keeps the easiest features two views share and suppresses the others [Chen, Luo & Li
+2021]. Colour is easy. Without these views, position, look and tint are too, and the shape never enters the
+features. The backbone keeps what the head is made blind to: ``linear_probe`` shows that look and colour stay
+linearly readable. Attribute labels are used only there, after training.
 
 The result is a transformers folder (``config.json``, ``model.safetensors``) that
-``mcm.discriminator.backbone.load_dinov2`` reads, plus ``ssl_backbone.json`` (training config, loss curve,
-probe accuracies). Use it with ``DiscriminatorConfig(backbone=<folder>, tiny_backbone=None,
-image_size=<image_size>, feature_blocks=<blocks below num_hidden_layers>)``.
+``mcm.discriminator.backbone.load_dinov2`` reads, plus ``training.json``: the training config, the loss curve
+and the probe's accuracies, with ``seconds`` and ``loss_curve`` recorded as the other world trainers record
+them. Use it with ``DiscriminatorConfig(backbone=<folder>, tiny_backbone=None,
+image_size=<architecture.image_size>, feature_blocks=<blocks below architecture.num_hidden_layers>)``.
 """
 
 from __future__ import annotations
@@ -43,15 +54,17 @@ from mcm.config.base import StrictConfig
 from mcm.discriminator.augment import imagenet_normalize, resize_for_backbone
 from mcm.world.sets import WorldConfig, clips
 from mcm.world.spec import COLOURS, SHAPES
+from mcm.world.train_utils import RECORD_FILE
 
 Look = Literal["clean", "degraded", "styled"]
 #: The only set the backbone (and its probe) sees: the project's own networks' clips, seen combinations.
 TRAIN_SET = "networks"
-#: What ``train_backbone`` writes next to the weights; its presence marks a complete folder.
-RECORD_NAME = "ssl_backbone.json"
+#: What ``train_backbone`` writes next to the weights (the world trainers' record name); with the weights and
+#: config it marks a complete folder.
+RECORD_NAME = RECORD_FILE
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
-#: Attributes the probe classifies: name -> number of classes (the look's classes are the configured looks).
+#: Attributes the probe classifies, in the column order of ``render_frames``' labels.
 PROBE_ATTRIBUTES = ("shape", "colour", "look")
 #: Frequency base of the sin-cos position embedding (Transformer / MAE).
 SINCOS_BASE = 10000.0
@@ -69,11 +82,12 @@ class BackboneArchitecture(StrictConfig):
         32, ge=1, description="Input side; the discriminator's image_size must equal it (frames are resized to it)."
     )
     layerscale_value: float = Field(
-        1.0, gt=0, description="Initial LayerScale of every residual branch (transformers' default 1.0).",
+        0.1, gt=0, description="Initial LayerScale of every residual branch (transformers' default: 1.0)."
     )
     sincos_init: bool = Field(
-        True, description="Initialise the (learned) position embeddings with 2-D sin-cos and the patch projection "
-        "Xavier-uniform, as MAE / MoCo v3 do: a from-scratch ViT then learns spatial structure in far fewer steps.",
+        True, description="Initialise the learned position embeddings with 2-D sin-cos and the patch projection "
+        "Xavier-uniform, as MAE and MoCo v3 do. A ViT trained from scratch then learns spatial structure in far "
+        "fewer steps.",
     )
 
     @model_validator(mode="after")
@@ -101,40 +115,36 @@ class BackboneArchitecture(StrictConfig):
 class ViewConfig(StrictConfig):
     """The random views SimCLR compares (two per frame), drawn with numpy from the training seed."""
 
-    crop_area: tuple[float, float] = Field(
-        (0.35, 1.0), description="Range of the sampled region's area as a fraction of the frame (RandomResizedCrop "
-        "scale); above 1 the view zooms out: the whole frame, smaller, placed at random (edges replicated).",
-    )
-    crop_aspect: tuple[float, float] = Field(
-        (0.75, 4.0 / 3.0), description="Range of the crop's width / height (drawn log-uniformly)."
-    )
-    flip_prob: float = Field(0.5, ge=0, le=1, description="Probability of a horizontal flip (never vertical).")
-    jitter_prob: float = Field(0.8, ge=0, le=1, description="Probability of the colour jitter below.")
-    brightness: float = Field(0.2, ge=0, lt=1, description="Brightness factor drawn in [1 - b, 1 + b].")
-    contrast: float = Field(0.2, ge=0, lt=1, description="Contrast factor (around the image mean) in [1 - c, 1 + c].")
-    permute_prob: float = Field(
-        0.0, ge=0, le=1, description="Probability of a random permutation of the RGB channels.",
-    )
     roll: bool = Field(
-        False, description="Shift each frame circularly so that a random background row and column become its "
-        "edges (``seam_safe_roll``): the object's place is independent between views and it is never split.",
+        True, description="Shift each frame circularly so that a random background row and column become its "
+        "edges (``seam_safe_roll``). The object's place then differs between views and the object is never split.",
     )
     roll_threshold: float = Field(
         0.2, gt=0, description="Largest deviation of a line's pixels from the line's median for it to count as "
         "background (V's noise stays well below, an object's edge well above).",
     )
+    crop_area: tuple[float, float] = Field(
+        (0.5, 1.4), description="Range of the sampled region's area as a fraction of the frame (RandomResizedCrop "
+        "scale). Above 1 the view zooms out: the whole frame, smaller, at a random place, edges replicated.",
+    )
+    crop_aspect: tuple[float, float] = Field(
+        (0.75, 4.0 / 3.0), description="Range of the region's width / height (drawn log-uniformly)."
+    )
+    flip_prob: float = Field(0.5, ge=0, le=1, description="Probability of a horizontal flip (never vertical).")
+    jitter_prob: float = Field(0.8, ge=0, le=1, description="Probability of the colour jitter below.")
+    brightness: float = Field(0.3, ge=0, lt=1, description="Brightness factor drawn in [1 - b, 1 + b].")
+    contrast: float = Field(0.3, ge=0, lt=1, description="Contrast factor (around the image mean) in [1 - c, 1 + c].")
     saturation: float = Field(
-        0.2, ge=0, lt=1, description="Saturation factor (around the pixel's grey) in [1 - s, 1 + s]."
+        0.3, ge=0, lt=1, description="Saturation factor (around each pixel's grey) in [1 - s, 1 + s]."
     )
     channel_gain: float = Field(
-        0.0, ge=0, lt=1, description="Per-channel gain in [1 - g, 1 + g] (a small tint: hides each clip's exact "
-        "colour jitter without moving a colour into another's range); no hue rotation.",
+        0.3, ge=0, lt=1, description="Gain of each RGB channel in [1 - g, 1 + g]: hides a clip's exact tint "
+        "(per-channel jitter +-0.04) without moving a colour into another's range. No hue rotation.",
     )
 
     @model_validator(mode="after")
     def _ranges(self) -> "ViewConfig":
-        lo, hi = self.crop_area
-        if not 0 < lo <= hi:
+        if not 0 < self.crop_area[0] <= self.crop_area[1]:
             raise ValueError(f"views.crop_area={self.crop_area} must satisfy 0 < low <= high")
         if not 0 < self.crop_aspect[0] <= self.crop_aspect[1]:
             raise ValueError(f"views.crop_aspect={self.crop_aspect} must satisfy 0 < low <= high")
@@ -163,41 +173,35 @@ class ProbeConfig(StrictConfig):
 
 
 class BackboneTrainConfig(StrictConfig):
-    """Self-supervised (SimCLR) training of the small DINOv2 stand-in; defaults fit ~4 minutes on 2 CPU threads."""
+    """Self-supervised (SimCLR) training of the small DINOv2 stand-in.
+
+    With the defaults, training takes about 3 to 4 minutes on 2 CPU threads."""
 
     architecture: BackboneArchitecture = Field(default_factory=BackboneArchitecture)
     projection_hidden: int = Field(256, ge=1, description="Hidden width of the projection head (discarded).")
     projection_dim: int = Field(64, ge=1, description="Output width of the projection head (the NT-Xent space).")
     looks: tuple[Look, ...] = Field(
-        ("clean", "degraded", "styled"), description="Looks the training frames are rendered in (all frames each)."
+        ("clean", "degraded", "styled"), description="Looks the training clips are rendered in (all frames each)."
     )
     pool_clips: int = Field(768, ge=1, description="networks items 0 .. pool_clips - 1 form the training pool.")
+    positives: Literal["frame", "look"] = Field(
+        "look", description="A positive pair is one frame in two random looks ('look'), or in one look ('frame').",
+    )
     views: ViewConfig = Field(default_factory=ViewConfig)
-    mask_ratio: float = Field(
-        0.0, ge=0, lt=1, description="Share of patch tokens replaced by the mask token in every view (iBOT/SimMIM "
-        "style); 0 = no masking.",
-    )
-    reconstruction_weight: float = Field(
-        1.0, ge=0, description="Weight of the masked patches' pixel reconstruction loss (linear decoder, discarded).",
-    )
-    positives: Literal["frame", "clip", "look"] = Field(
-        "clip", description="A positive pair's two views come from one frame, or from two random frames of one clip "
-        "(temporal coherence: same object and look, moved -- no label involved).",
-    )
-    steps: int = Field(400, ge=1, description="Optimiser steps.")
-    batch: int = Field(128, ge=2, description="Frames per step (each gives two views: 2 x batch images).")
-    lr: float = Field(1e-3, gt=0, description="Peak AdamW learning rate (after warmup, cosine decay to min_lr).")
+    steps: int = Field(800, ge=1, description="Optimiser steps.")
+    batch: int = Field(64, ge=2, description="Frames per step (each gives two views: 2 x batch images).")
+    lr: float = Field(2e-3, gt=0, description="Peak AdamW learning rate (after warmup, cosine decay to min_lr).")
     min_lr: float = Field(1e-5, ge=0, description="Learning rate at the last step.")
     warmup_steps: int = Field(20, ge=0, description="Linear warmup steps.")
     weight_decay: float = Field(0.05, ge=0, description="AdamW weight decay.")
     betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
-    temperature: float = Field(0.2, gt=0, description="NT-Xent softmax temperature.")
-    seed: int = Field(0, description="Seeds the initialisation (torch) and batches and views (numpy).")
+    temperature: float = Field(0.1, gt=0, description="NT-Xent softmax temperature.")
+    seed: int = Field(0, description="Seeds the initialisation (torch) and the batches and views (numpy).")
     num_threads: Optional[int] = Field(
         None, ge=1, description="torch threads while training (restored after); None = leave as set. Weights are "
         "bit-identical for the same seed and thread count.",
     )
-    log_every: int = Field(25, ge=1, description="Steps per logged (mean) loss.")
+    log_every: int = Field(50, ge=1, description="Steps per logged (mean) loss.")
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
 
     @model_validator(mode="after")
@@ -220,15 +224,15 @@ class BackboneTrainConfig(StrictConfig):
 
 def render_frames(world: WorldConfig, start: int, count: int, looks: tuple[str, ...],
                   frames: Optional[np.ndarray] = None) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
-    """uint8 (N, H, W, 3) frames of networks items ``start .. start + count`` in each look, and per frame its
-    (shape, colour, look index) -- used by the probe only; training never reads the labels."""
+    """uint8 (len(looks) * count * F', H, W, 3) frames of networks items ``start .. start + count`` (look-major,
+    then item, then frame; ``frames`` picks F' of each clip, default all), and per frame its (shape, colour,
+    look index). Only the probe reads these labels; training drops them."""
     out, labels = [], []
     for look_index, look in enumerate(looks):
         video, its = clips(world, TRAIN_SET, count, start=start, look=look)
         chosen = video if frames is None else video[:, frames]
         out.append(chosen.reshape(-1, *video.shape[2:]))
-        per_clip = chosen.shape[1]
-        labels += [(it.combo.shape, it.combo.colour, look_index) for it in its for _ in range(per_clip)]
+        labels += [(it.combo.shape, it.combo.colour, look_index) for it in its for _ in range(chosen.shape[1])]
     return np.concatenate(out), labels
 
 
@@ -239,13 +243,14 @@ def to_pixels(frames: np.ndarray, image_size: int) -> torch.Tensor:
 
 
 def seam_safe_roll(x: torch.Tensor, threshold: float, rng: np.random.Generator) -> torch.Tensor:
-    """Shift each image (N, 3, H, W) circularly so that its new edges are a random row and column that look like
-    background (no value further than ``threshold`` from the median of its row / column): the object lands at a
-    random place, unsplit. Found from the pixels alone (the background is the median of each line)."""
+    """Shift each image (N, 3, H, W) in [0, 1] circularly so that its new first row and column are a random
+    row and column that look like background: none of the line's values lies more than ``threshold`` from the
+    line's median (the median of a line is background: the object covers less than half of it). The object
+    lands at a random place and is never split. If no line qualifies, any line is taken."""
     n, _, h, w = x.shape
-    col_dev = (x - x.median(dim=3, keepdim=True).values).abs().amax(dim=(1, 2))  # (N, W): per column
-    row_dev = (x - x.median(dim=2, keepdim=True).values).abs().amax(dim=(1, 3))  # (N, H): per row
-    # a random safe line (uniform among them; any line when none is safe)
+    col_dev = (x - x.median(dim=2, keepdim=True).values).abs().amax(dim=(1, 2))  # (N, W): column vs its median
+    row_dev = (x - x.median(dim=3, keepdim=True).values).abs().amax(dim=(1, 3))  # (N, H): row vs its median
+    # uniform among the safe lines: a uniform draw in [0, 1) plus 1 for a safe line, argmax
     c0 = np.argmax(rng.uniform(size=(n, w)) + (col_dev < threshold).numpy(), axis=1)
     r0 = np.argmax(rng.uniform(size=(n, h)) + (row_dev < threshold).numpy(), axis=1)
     rows = (torch.arange(h)[None, :] + torch.from_numpy(r0)[:, None]) % h  # out[i] = in[(i + r0) mod H]
@@ -254,8 +259,9 @@ def seam_safe_roll(x: torch.Tensor, threshold: float, rng: np.random.Generator) 
 
 
 def draw_views(frames: np.ndarray, cfg: ViewConfig, image_size: int, rng: np.random.Generator) -> torch.Tensor:
-    """One random view of each uint8 frame (N, H, W, 3): resized crop and flip (one affine resampling), colour
-    jitter; ImageNet-normalised (N, 3, S, S). Every random number comes from ``rng``."""
+    """One random view of each uint8 frame (N, H, W, 3): seam-safe roll, resized crop or zoom-out and flip
+    (one affine resampling), colour jitter; ImageNet-normalised (N, 3, S, S). Every random number is drawn
+    from ``rng``."""
     n = frames.shape[0]
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
     if cfg.roll:
@@ -279,9 +285,6 @@ def draw_views(frames: np.ndarray, cfg: ViewConfig, image_size: int, rng: np.ran
     b, c, s = (torch.from_numpy(f).float().view(n, 1, 1, 1) for f in factors)
     gain = np.where(jitter[:, None], rng.uniform(1 - cfg.channel_gain, 1 + cfg.channel_gain, (n, 3)), 1.0)
     x = x * b * torch.from_numpy(gain).float().view(n, 3, 1, 1)
-    perm = np.where(rng.uniform(size=(n, 1)) < cfg.permute_prob, rng.uniform(size=(n, 3)).argsort(axis=1),
-                    np.arange(3)[None])
-    x = torch.gather(x, 1, torch.from_numpy(perm)[:, :, None, None].expand_as(x))
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * c + mean
     grey = x.mean(dim=1, keepdim=True)
@@ -294,23 +297,15 @@ def draw_views(frames: np.ndarray, cfg: ViewConfig, image_size: int, rng: np.ran
 
 
 def pooled(tokens: torch.Tensor) -> torch.Tensor:
-    """[CLS, mean patch token] (N, 2D) of normed last-block tokens: what SimCLR trains and the probe reads."""
-    return torch.cat([tokens[:, 0], tokens[:, 1:].mean(dim=1), tokens[:, 1:].amax(dim=1)], dim=1)
+    """[CLS, mean, max of the patch tokens] (N, 3D) of normed last-block tokens (N, 1 + L, D): what SimCLR
+    trains and the probe reads. The max keeps the few tokens that hold the object from being averaged away
+    among the background tokens."""
+    patches = tokens[:, 1:]
+    return torch.cat([tokens[:, 0], patches.mean(dim=1), patches.amax(dim=1)], dim=1)
 
 
 def ssl_features(model: Dinov2Model, pixels: torch.Tensor) -> torch.Tensor:
     return pooled(model(pixel_values=pixels).last_hidden_state)
-
-
-def patchify(pixels: torch.Tensor, patch: int) -> torch.Tensor:
-    """(N, 3, S, S) -> (N, L, 3 * patch^2) in the backbone's token order (row-major)."""
-    return F.unfold(pixels, kernel_size=patch, stride=patch).transpose(1, 2)
-
-
-def draw_mask(rng: np.random.Generator, n: int, tokens: int, ratio: float) -> torch.Tensor:
-    """(n, tokens) bool: round(ratio * tokens) random tokens of each image masked."""
-    ranks = np.argsort(rng.uniform(size=(n, tokens)), axis=1).argsort(axis=1)
-    return torch.from_numpy(ranks < round(ratio * tokens))
 
 
 def projection_head(in_dim: int, hidden: int, out_dim: int) -> nn.Module:
@@ -331,9 +326,39 @@ def learning_rate(step: int, cfg: BackboneTrainConfig) -> float:
     """Linear warmup to ``lr``, then cosine decay to ``min_lr`` at the last step."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    span = max(1, cfg.steps - 1 - cfg.warmup_steps)
-    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - 1 - cfg.warmup_steps))
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def sincos_embedding(dim: int, grid: int) -> torch.Tensor:
+    """(grid^2, dim) 2-D sin-cos position embedding (MAE): a quarter of the channels each for sin x, cos x,
+    sin y, cos y; row-major like the patch tokens; channels beyond 4 * (dim // 4) are zero."""
+    quarter = dim // 4
+    omega = 1.0 / SINCOS_BASE ** (torch.arange(quarter, dtype=torch.float64) / quarter)
+    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64),
+                            indexing="ij")
+    parts = [fn(c.reshape(-1, 1) * omega) for c in (xs, ys) for fn in (torch.sin, torch.cos)]
+    out = torch.zeros(grid * grid, dim, dtype=torch.float64)
+    out[:, :4 * quarter] = torch.cat(parts, dim=1)
+    return out.float()
+
+
+def new_backbone(arch: BackboneArchitecture, seed: int) -> Dinov2Model:
+    """The initial backbone, deterministic in ``seed`` (torch's global generator is left untouched)."""
+    config = arch.dinov2_config()
+    config._attn_implementation = "eager"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Dinov2Model(config)
+    if arch.sincos_init:
+        with torch.no_grad():
+            grid = arch.image_size // arch.patch_size
+            model.embeddings.position_embeddings[0, 1:] = sincos_embedding(arch.hidden_size, grid)
+            weight = model.embeddings.patch_embeddings.projection.weight
+            bound = math.sqrt(6.0 / (weight[0].numel() + weight.shape[0]))  # Xavier-uniform of the flat matrix
+            generator = torch.Generator().manual_seed(seed)
+            weight.copy_((torch.rand(weight.shape, generator=generator) * 2 - 1) * bound)
+    return model
 
 
 @contextmanager
@@ -345,34 +370,6 @@ def _threads(n: Optional[int]) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def new_backbone(arch: BackboneArchitecture, seed: int) -> Dinov2Model:
-    """The random-initialised backbone, deterministic in ``seed`` (torch's global generator is left untouched)."""
-    config = arch.dinov2_config()
-    config._attn_implementation = "eager"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Dinov2Model(config)
-        if arch.sincos_init:
-            with torch.no_grad():
-                grid = arch.image_size // arch.patch_size
-                model.embeddings.position_embeddings[0, 1:] = sincos_embedding(arch.hidden_size, grid)
-                weight = model.embeddings.patch_embeddings.projection.weight
-                nn.init.xavier_uniform_(weight.view(weight.shape[0], -1))
-    return model
-
-
-def sincos_embedding(dim: int, grid: int) -> torch.Tensor:
-    """(grid^2, dim) 2-D sin-cos position embedding (MAE): half the channels encode x, half y, row-major."""
-    quarter = dim // 4
-    omega = 1.0 / SINCOS_BASE ** (torch.arange(quarter, dtype=torch.float64) / quarter)
-    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64),
-                            indexing="ij")
-    parts = [fn(c.reshape(-1, 1) * omega) for c in (xs, ys) for fn in (torch.sin, torch.cos)]
-    out = torch.zeros(grid * grid, dim, dtype=torch.float64)
-    out[:, :4 * quarter] = torch.cat(parts, dim=1)
-    return out.float()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -387,10 +384,11 @@ def _features(model: Dinov2Model, frames: np.ndarray, image_size: int, batch: in
 
 def _logistic_regression(x: torch.Tensor, y: torch.Tensor, classes: int, l2: float, iterations: int) -> nn.Linear:
     """Multinomial logistic regression, full-batch L-BFGS from zero (deterministic)."""
+    x = x.detach()
     clf = nn.Linear(x.shape[1], classes)
     nn.init.zeros_(clf.weight)
     nn.init.zeros_(clf.bias)
-    opt = torch.optim.LBFGS(clf.parameters(), max_iter=iterations, history_size=20, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(clf.parameters(), max_iter=iterations, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
@@ -398,43 +396,44 @@ def _logistic_regression(x: torch.Tensor, y: torch.Tensor, classes: int, l2: flo
         loss.backward()
         return loss
 
-    opt.step(closure)
+    with torch.enable_grad():
+        opt.step(closure)
     return clf
 
 
 def linear_probe(model: Dinov2Model, world: WorldConfig, cfg: ProbeConfig = ProbeConfig()) -> dict:
-    """Frozen features of held-out frames -> shape, colour and look: logistic-regression accuracy (``<attr>``),
-    nearest-centroid accuracy (``<attr>_centroid``) and per-look logistic accuracy (``<attr>/<look>``) on the
-    test clips; ``chance`` is 1 / 4 for shape and colour. Labels are used here only."""
+    """Frozen ``pooled`` features of held-out frames -> shape, colour and look. Returns the logistic-regression
+    test accuracy (``<attr>``), the nearest-centroid accuracy (``<attr>_centroid``, cosine to class means of
+    standardised features) and the logistic accuracy per look (``<attr>/<look>``); ``chance`` is 1 / 4 for shape
+    and colour. The attribute labels are read here only."""
     image_size = int(model.config.image_size)
     frames = np.unique(np.linspace(0, world.num_frames - 1, cfg.frames_per_clip).round().astype(int))
     was_training = model.training
     model.eval()
     try:
-        with torch.enable_grad():  # the regression needs gradients even if the caller is under no_grad
-            data = {}
-            for split, start, count in (("train", cfg.start, cfg.train_clips),
-                                        ("test", cfg.start + cfg.train_clips, cfg.test_clips)):
-                pixels, labels = render_frames(world, start, count, cfg.looks, frames)
-                data[split] = (_features(model, pixels, image_size, cfg.batch), torch.tensor(labels))
-            (xtr, ytr), (xte, yte) = data["train"], data["test"]
-            mean, std = xtr.mean(0), xtr.std(0) + torch.finfo(xtr.dtype).eps
-            xtr, xte = (xtr - mean) / std, (xte - mean) / std
-            out: dict = {"chance": 1.0 / len(SHAPES), "test_frames": int(len(yte))}
-            for k, (attr, classes) in enumerate(zip(PROBE_ATTRIBUTES, (len(SHAPES), len(COLOURS), len(cfg.looks)))):
-                if classes < 2:
-                    continue
-                clf = _logistic_regression(xtr, ytr[:, k], classes, cfg.l2, cfg.iterations)
-                with torch.no_grad():
-                    hit = clf(xte).argmax(1) == yte[:, k]
-                    out[attr] = hit.float().mean().item()
-                    for li, look in enumerate(cfg.looks):
-                        out[f"{attr}/{look}"] = hit[yte[:, 2] == li].float().mean().item()
-                    centroids = F.normalize(torch.stack([xtr[ytr[:, k] == c].mean(0) for c in range(classes)]), dim=1)
-                    nearest = (F.normalize(xte, dim=1) @ centroids.t()).argmax(1)
-                    out[f"{attr}_centroid"] = (nearest == yte[:, k]).float().mean().item()
+        data = []
+        for start, count in ((cfg.start, cfg.train_clips), (cfg.start + cfg.train_clips, cfg.test_clips)):
+            pixels, labels = render_frames(world, start, count, cfg.looks, frames)
+            data.append((_features(model, pixels, image_size, cfg.batch), torch.tensor(labels)))
     finally:
         model.train(was_training)
+    (xtr, ytr), (xte, yte) = data
+    mean, std = xtr.mean(0), xtr.std(0) + torch.finfo(xtr.dtype).eps
+    xtr, xte = (xtr - mean) / std, (xte - mean) / std
+    out: dict = {"chance": 1.0 / len(SHAPES), "test_frames": int(len(yte))}
+    for k, (attr, classes) in enumerate(zip(PROBE_ATTRIBUTES, (len(SHAPES), len(COLOURS), len(cfg.looks)))):
+        if classes < 2:
+            continue
+        clf = _logistic_regression(xtr, ytr[:, k], classes, cfg.l2, cfg.iterations)
+        with torch.no_grad():
+            hit = clf(xte).argmax(1) == yte[:, k]
+            out[attr] = hit.float().mean().item()
+            for li, look in enumerate(cfg.looks):
+                out[f"{attr}/{look}"] = hit[yte[:, 2] == li].float().mean().item()
+            present = [c for c in range(classes) if (ytr[:, k] == c).any()]
+            centroids = F.normalize(torch.stack([xtr[ytr[:, k] == c].mean(0) for c in present]), dim=1)
+            nearest = torch.tensor(present)[(F.normalize(xte, dim=1) @ centroids.t()).argmax(1)]
+            out[f"{attr}_centroid"] = (nearest == yte[:, k]).float().mean().item()
     return out
 
 
@@ -443,15 +442,16 @@ def linear_probe(model: Dinov2Model, world: WorldConfig, cfg: ProbeConfig = Prob
 
 
 def is_complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in (CONFIG_NAME, WEIGHTS_NAME, RECORD_NAME))
+    return all((Path(folder) / name).is_file() for name in (CONFIG_NAME, WEIGHTS_NAME, RECORD_NAME))
 
 
 def train_backbone(world: WorldConfig, folder, cfg: BackboneTrainConfig = BackboneTrainConfig(),
                    log: Callable[[str], None] = print) -> dict:
     """Train the backbone without labels, probe it, and save it to ``folder`` atomically (written to a temporary
-    folder, then renamed). A complete folder is kept and its record returned (``skipped`` True). Returns
-    ``time_s`` (training), ``final_loss`` (mean of the last logged window), ``losses`` (mean per window),
-    ``probe`` (``linear_probe``'s accuracies), ``num_parameters`` and ``weights_bytes``."""
+    folder beside it, then renamed). A complete folder is kept, and its stored result is returned with
+    ``skipped`` True. Returns ``time_s`` (the training loop), ``total_s``, ``final_loss`` (mean of the last
+    logged window), ``losses`` (one mean per window), ``probe`` (``linear_probe``'s accuracies),
+    ``num_parameters`` and ``weights_bytes``."""
     folder = Path(folder)
     if is_complete(folder):
         record = json.loads((folder / RECORD_NAME).read_text())
@@ -463,18 +463,16 @@ def train_backbone(world: WorldConfig, folder, cfg: BackboneTrainConfig = Backbo
     arch = cfg.architecture
     with _threads(cfg.num_threads):
         started = time.perf_counter()
-        pool, _ = render_frames(world, 0, cfg.pool_clips, cfg.looks)  # labels discarded: self-supervised
+        pool, _ = render_frames(world, 0, cfg.pool_clips, cfg.looks)  # labels dropped: self-supervised
         pool = pool.reshape(len(cfg.looks), cfg.pool_clips, world.num_frames, *pool.shape[1:])
-        log(f"backbone: {pool.shape[0]} x {pool.shape[1]} training frames rendered in "
+        log(f"backbone: {pool.shape[0]} looks x {pool.shape[1]} clips x {pool.shape[2]} frames rendered in "
             f"{time.perf_counter() - started:.1f}s")
 
         model = new_backbone(arch, cfg.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             head = projection_head(3 * arch.hidden_size, cfg.projection_hidden, cfg.projection_dim)
-            decoder = nn.Linear(arch.hidden_size, 3 * arch.patch_size ** 2)
-        params = list(model.parameters()) + list(head.parameters()) + list(decoder.parameters())
-        tokens_per_image = (arch.image_size // arch.patch_size) ** 2
+        params = list(model.parameters()) + list(head.parameters())
         opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         rng = np.random.default_rng(cfg.seed)
         model.train()
@@ -485,19 +483,12 @@ def train_backbone(world: WorldConfig, folder, cfg: BackboneTrainConfig = Backbo
                 group["lr"] = learning_rate(step, cfg)
             look = rng.integers(0, pool.shape[0], cfg.batch)
             clip = rng.integers(0, pool.shape[1], cfg.batch)
-            first = rng.integers(0, pool.shape[2], cfg.batch)
-            second = rng.integers(0, pool.shape[2], cfg.batch) if cfg.positives == "clip" else first
+            frame = rng.integers(0, pool.shape[2], cfg.batch)
             other = rng.integers(0, pool.shape[0], cfg.batch) if cfg.positives == "look" else look
-            v1 = draw_views(pool[look, clip, first], cfg.views, arch.image_size, rng)
-            v2 = draw_views(pool[other, clip, second], cfg.views, arch.image_size, rng)
-            views = torch.cat([v1, v2])
-            mask = draw_mask(rng, len(views), tokens_per_image, cfg.mask_ratio) if cfg.mask_ratio > 0 else None
-            tokens = model(pixel_values=views, bool_masked_pos=mask).last_hidden_state
-            z = head(pooled(tokens))
+            views = torch.cat([draw_views(pool[look, clip, frame], cfg.views, arch.image_size, rng),
+                               draw_views(pool[other, clip, frame], cfg.views, arch.image_size, rng)])
+            z = head(ssl_features(model, views))
             loss = nt_xent(z[:cfg.batch], z[cfg.batch:], cfg.temperature)
-            if mask is not None and mask.any():
-                error = (decoder(tokens[:, 1:]) - patchify(views, arch.patch_size)).pow(2).mean(-1)
-                loss = loss + cfg.reconstruction_weight * error[mask].mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -509,7 +500,7 @@ def train_backbone(world: WorldConfig, folder, cfg: BackboneTrainConfig = Backbo
                 window = []
         train_s = time.perf_counter() - t0
         probe = linear_probe(model, world, cfg.probe)
-    log("backbone: probe " + ", ".join(f"{k} {v:.3f}" for k, v in probe.items() if k in PROBE_ATTRIBUTES))
+    log("backbone: probe " + ", ".join(f"{k} {probe[k]:.3f}" for k in PROBE_ATTRIBUTES if k in probe))
 
     model.config._attn_implementation = "sdpa"  # what load_dinov2 asks for by default
     result = {
@@ -517,16 +508,19 @@ def train_backbone(world: WorldConfig, folder, cfg: BackboneTrainConfig = Backbo
         "losses": losses, "probe": probe, "num_parameters": sum(p.numel() for p in model.parameters()),
         "skipped": False,
     }
+    folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp, safe_serialization=True)
+    model.save_pretrained(tmp)
     result["weights_bytes"] = (tmp / WEIGHTS_NAME).stat().st_size
-    record = {"world": world.model_dump(mode="json"), "config": cfg.model_dump(mode="json"), "result": result}
+    record = {
+        "world": world.model_dump(mode="json"), "config": cfg.model_dump(mode="json"), "result": result,
+        "seconds": train_s, "loss_curve": [[p["step"], p["loss"]] for p in losses],
+    }
     (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n")
     if folder.exists():
         folder.rmdir()  # empty (checked above)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, folder)
     log(f"backbone: saved {folder} ({result['weights_bytes'] / 1e6:.2f} MB)")
     return result
