@@ -119,7 +119,8 @@ def write_manifest(out: Path, cfg: ToyAssetsConfig, times: dict[str, float]) -> 
     old = json.loads(path.read_text()) if path.is_file() else {}
     seconds = dict(old.get("seconds", {}))
     seconds.update({k: round(v, 1) for k, v in times.items()})
-    trained = (("text_encoder", "teacher/text_encoder"), ("vae", "teacher/vae"), ("teacher", "teacher/unet"))
+    trained = (("text_encoder", "teacher/text_encoder"), ("vae", "teacher/vae"), ("teacher", "teacher/unet"),
+               ("backbone", "backbone"))
     for name, folder in trained:
         if name not in seconds and (out / folder / "training.json").is_file():  # trained by an earlier call
             rec = read_record(out / folder)
@@ -138,7 +139,8 @@ def write_manifest(out: Path, cfg: ToyAssetsConfig, times: dict[str, float]) -> 
         "total_bytes": sum(v["bytes"] for v in files.values()), "seconds": seconds,
         "limits": {"model_bytes": MODEL_LIMIT_BYTES, "total_bytes": TOTAL_LIMIT_BYTES},
         "records": {k: _record_summary(out / f) for k, f in (("text_encoder", "teacher/text_encoder"),
-                                                              ("vae", "teacher/vae"), ("unet", "teacher/unet"))
+                                                              ("vae", "teacher/vae"), ("unet", "teacher/unet"),
+                                                              ("backbone", "backbone"))
                     if (out / f / "training.json").is_file()},
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -149,5 +151,7 @@ def write_manifest(out: Path, cfg: ToyAssetsConfig, times: dict[str, float]) -> 
 
 def _record_summary(folder: Path) -> dict[str, Any]:
     rec = read_record(folder)
+    curve = rec.get("loss_curve") or []
+    last = curve[-1] if curve else None
     return {k: v for k, v in rec.items() if k not in ("config", "loss_curve")} | {
-        "final_loss": rec["loss_curve"][-1][1] if rec.get("loss_curve") else None}
+        "final_loss": (last[1] if isinstance(last, (list, tuple)) else last)}
