@@ -71,25 +71,34 @@ def watermark_rate(nets, frames: torch.Tensor) -> float:
         return float((nets.watermark_prob(frames) > 0.5).float().mean())
 
 
-def accuracy_against_training_time(gen, nets, world: WorldConfig, assets: Path, n: int, manifest: dict) -> None:
+def accuracy_against_training_time(nets, world: WorldConfig, assets: Path, n: int, steps: int,
+                                   guidance, manifest: dict) -> None:
     """Seen and zero-shot accuracy (all three attributes) of each EMA snapshot and of the shipped teacher."""
     from diffusers import UNet3DConditionModel
 
+    from mcm.sampler.api import build_video_generator
     from mcm.world.train_utils import RECORD_FILE
 
+    gen = build_video_generator(teacher="toy", scheduler="ddim", steps=steps, guidance=guidance,
+                                overrides=(f"teacher.path={assets / 'teacher'}",))
     shipped = {k: v.clone() for k, v in gen.teacher.network.state_dict().items()}
+    record = json.loads((assets / "teacher" / "unet" / RECORD_FILE).read_text())
     rows = []
     for folder in sorted((assets / "work" / "teacher" / "snapshots").glob("step-*")):
-        record = json.loads((folder / RECORD_FILE).read_text())
+        minutes = json.loads((folder / RECORD_FILE).read_text())["seconds_this_run"] / 60
         gen.teacher.network.load_state_dict(UNet3DConditionModel.from_pretrained(folder).state_dict())
-        rows.append((int(folder.name.split("-")[1]), record["seconds_this_run"] / 60, gen))
         seen, seen_its = generate(gen, world, "seen", n, 16)
         zero, zero_its = generate(gen, world, "zero_shot", n, 16)
-        rows[-1] = rows[-1][:2] + (accuracy(nets, seen, seen_its)["all"], accuracy(nets, zero, zero_its)["all"])
+        rows.append((int(folder.name.split("-")[1]), minutes, accuracy(nets, seen, seen_its)["all"],
+                     accuracy(nets, zero, zero_its)["all"]))
     gen.teacher.network.load_state_dict(shipped)
-    steps = manifest.get("config", {}).get("teacher", {}).get("steps")
-    print(f"accuracy against training time ({n} prompts per set, {gen.steps} DDIM steps; snapshots are EMA "
-          f"weights of the same run; the shipped teacher is step {steps}):")
+    seen, seen_its = generate(gen, world, "seen", n, 16)
+    zero, zero_its = generate(gen, world, "zero_shot", n, 16)
+    rows.append((record["config"]["steps"], record["seconds_this_run"] / 60, accuracy(nets, seen, seen_its)["all"],
+                 accuracy(nets, zero, zero_its)["all"]))
+    print(f"accuracy against training time ({n} prompts per set, {steps} DDIM steps; snapshots are EMA weights of "
+          f"the run that made the shipped teacher, its last row; minutes of training on {record['threads']} "
+          f"thread(s), shared with other work):")
     print(f"{'step':>6} {'minutes':>8} {'seen':>8} {'zero-shot':>10}")
     for step, minutes, seen_ok, zero_ok in rows:
         print(f"{step:>6} {minutes:8.1f} {100 * seen_ok[0] / seen_ok[1]:7.1f}% {100 * zero_ok[0] / zero_ok[1]:9.1f}%")
@@ -103,6 +112,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, help="DDIM steps (default 50; 10 with --quick)")
     ap.add_argument("--guidance", type=float, help="CFG scale g (default: the toy preset's)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--snapshot-prompts", type=int, default=32, help="prompts per set for --snapshots")
+    ap.add_argument("--snapshot-steps", type=int, default=25, help="DDIM steps for --snapshots")
     ap.add_argument("--snapshots", action="store_true",
                     help="also print the seen-prompt accuracy of every training snapshot of the teacher "
                     "(assets/toy/work/teacher/snapshots, kept by make toy-assets): accuracy against training time")
@@ -156,7 +167,8 @@ def main() -> int:
             f"{k} {v / 60:.1f}" for k, v in secs.items()) + f"  total {sum(secs.values()) / 60:.1f}")
 
     if args.snapshots:
-        accuracy_against_training_time(gen, nets, world, assets, n, manifest)
+        accuracy_against_training_time(nets, world, assets, args.snapshot_prompts, args.snapshot_steps,
+                                       args.guidance, manifest)
 
     seen_acc = acc["seen"]["all"][0] / acc["seen"]["all"][1]
     zero_acc = acc["zero_shot"]["all"][0] / acc["zero_shot"]["all"][1]
