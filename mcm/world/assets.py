@@ -71,6 +71,18 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def part_complete(name: str, out: Path) -> bool:
+    """Whether a part's folder is complete (then its trainer keeps it)."""
+    from mcm.world import backbone_ssl, evalnets
+    from mcm.world.train_utils import is_complete
+
+    if name == "backbone":
+        return backbone_ssl.is_complete(out / "backbone")
+    if name == "eval":
+        return all(evalnets.network_complete(out / "eval", n) for n in evalnets.TRAIN_ORDER)
+    return is_complete(out / "teacher" / {"teacher": "unet"}.get(name, name))
+
+
 def build_toy_assets(out: str | Path = DEFAULT_ASSETS, cfg: ToyAssetsConfig | None = None, log: Log = print,
                      parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
     """Train the parts named in ``parts`` that are not complete yet, then write the manifest."""
@@ -85,9 +97,11 @@ def build_toy_assets(out: str | Path = DEFAULT_ASSETS, cfg: ToyAssetsConfig | No
     times: dict[str, float] = {}
 
     def timed(name: str, fn, *args, **kwargs):
+        """Run a part's trainer; its time is recorded only when it trained (a complete part is kept)."""
         t0 = time.perf_counter()
+        before = part_complete(name, out)
         result = fn(*args, **kwargs)
-        if result:
+        if not before:
             times[name] = time.perf_counter() - t0
         return result
 
@@ -127,7 +141,8 @@ def write_manifest(out: Path, cfg: ToyAssetsConfig, times: dict[str, float]) -> 
             seconds[name] = round(rec.get("seconds", rec.get("seconds_this_run", 0.0)), 1)
     files = {}
     for p in sorted(out.rglob("*.safetensors")):
-        files[str(p.relative_to(out))] = {"bytes": p.stat().st_size, "sha256": sha256(p)}
+        if p.relative_to(out).parts[0] != "work":  # training checkpoints and snapshots are not shipped
+            files[str(p.relative_to(out))] = {"bytes": p.stat().st_size, "sha256": sha256(p)}
     models = {}
     for name, folder in (("text_encoder", "teacher/text_encoder"), ("vae", "teacher/vae"), ("unet", "teacher/unet"),
                          ("backbone", "backbone"), ("eval", "eval")):
