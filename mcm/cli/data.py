@@ -12,28 +12,14 @@ import json
 import sys
 from typing import Any
 
-import yaml
+from mcm.cli.yaml_args import apply_sets, load_section
 
 #: Exit codes.
 EXIT_OK, EXIT_TOO_MANY_BAD, EXIT_CONFIG = 0, 1, 2
 
 
 def _load(args: argparse.Namespace) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    if args.config:
-        with open(args.config, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-        for part in (args.section or "").split("."):
-            if part:
-                if part not in data:
-                    raise ValueError(f"--section {args.section!r}: no key {part!r} in {args.config}")
-                data = data[part]
-    for item in args.set or []:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: expected key=value")
-        key, value = item.split("=", 1)
-        data[key] = yaml.safe_load(value)
-    return data
+    return apply_sets(load_section(args.config, args.section), args.set)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any
 
-import yaml
+from mcm.cli.yaml_args import apply_sets, load_section
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -19,22 +19,9 @@ def _run(args: argparse.Namespace) -> int:
     from mcm.world.sets import WorldConfig
     from mcm.world.write import write_world
 
-    data: dict[str, Any] = {}
-    if args.config:
-        with open(args.config, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-        for part in (args.section or "").split("."):
-            if part:
-                if part not in data:
-                    raise ValueError(f"--section {args.section!r}: no key {part!r} in {args.config}")
-                data = data[part]
-    data = dict(data)
+    data = load_section(args.config, args.section)
     out = args.out or data.pop("out", None)
-    for item in args.set or []:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: expected key=value")
-        key, value = item.split("=", 1)
-        data[key] = yaml.safe_load(value)
+    data = apply_sets(data, args.set)
     if not out:
         raise ValueError("mcm world: give --out DIR (or `out:` in the config section)")
     try:
@@ -51,19 +38,7 @@ def _assets(args: argparse.Namespace) -> int:
 
     from mcm.world.assets import PARTS, ToyAssetsConfig, build_toy_assets
 
-    data: dict[str, Any] = {}
-    if args.config:
-        with open(args.config, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-    for item in args.set or []:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: expected key=value")
-        key, value = item.split("=", 1)
-        node = data
-        *path, leaf = key.split(".")
-        for part in path:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
+    data = apply_sets(load_section(args.config, None), args.set)
     cfg = ToyAssetsConfig.model_validate(data)
     parts = tuple(p for p in (args.parts or ",".join(PARTS)).split(",") if p)
     unknown = sorted(set(parts) - set(PARTS))
@@ -81,7 +56,8 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="world_verb")
     a = sub.add_parser("assets", help="train the small world's networks (make toy-assets)")
     a.add_argument("--out", default="assets/toy", help="assets folder (default assets/toy)")
-    a.add_argument("--parts", help="comma list of parts to train (default: all): text_encoder,vae,teacher,backbone,eval")
+    a.add_argument("--parts", help="comma list of parts to train (default: all): "
+                   "text_encoder,vae,teacher,backbone,eval")
     a.add_argument("--config", help="YAML with a ToyAssetsConfig")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field (dotted key, YAML value)")
     a.set_defaults(func=_assets)

@@ -1,0 +1,40 @@
+"""The ``--config FILE --section a.b --set key=value`` arguments of the YAML-configured verbs (data, world).
+
+Values of ``--set`` are parsed as YAML; a dotted key (``teacher.steps=3000``) sets a nested field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import yaml
+
+
+def load_section(config: Optional[str], section: Optional[str]) -> dict[str, Any]:
+    """The mapping at dotted key ``section`` of YAML file ``config`` (empty without a file)."""
+    if not config:
+        return {}
+    with open(config, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    for part in (section or "").split("."):
+        if part:
+            if not isinstance(data, dict) or part not in data:
+                raise ValueError(f"--section {section!r}: no key {part!r} in {config}")
+            data = data[part]
+    if not isinstance(data, dict):
+        raise ValueError(f"--section {section!r} of {config} is not a mapping")
+    return dict(data)
+
+
+def apply_sets(data: dict[str, Any], sets: Optional[list[str]]) -> dict[str, Any]:
+    """``data`` with each ``key=value`` of ``sets`` applied (dotted keys reach nested mappings)."""
+    for item in sets or []:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        node = data
+        *path, leaf = key.split(".")
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return data
