@@ -51,6 +51,7 @@ from torch import nn
 from transformers import Dinov2Config, Dinov2Model
 
 from mcm.config.base import StrictConfig
+from mcm.discriminator.config import TinyBackboneConfig
 from mcm.discriminator.augment import imagenet_normalize, resize_for_backbone
 from mcm.world.sets import WorldConfig, clips
 from mcm.world.spec import COLOURS, SHAPES
@@ -70,14 +71,14 @@ PROBE_ATTRIBUTES = ("shape", "colour", "look")
 SINCOS_BASE = 10000.0
 
 
-class BackboneArchitecture(StrictConfig):
-    """The transformers ``Dinov2Config`` of the backbone (ViT-S/14 values in the descriptions)."""
+class BackboneArchitecture(TinyBackboneConfig):
+    """The transformers ``Dinov2Config`` of the backbone: the discriminator's tiny-backbone fields (ViT-S/14
+    values in their descriptions; the heads-divide-width check is inherited), wider defaults, and the input
+    size and initialisation of a backbone trained from scratch. The inherited ``seed`` is not used here:
+    ``BackboneTrainConfig.seed`` seeds the initialisation."""
 
     hidden_size: int = Field(64, ge=1, description="Token width (ViT-S/14: 384).")
-    num_hidden_layers: int = Field(4, ge=1, description="Transformer blocks (ViT-S/14: 12).")
     num_attention_heads: int = Field(4, ge=1, description="Attention heads (ViT-S/14: 6).")
-    mlp_ratio: int = Field(2, ge=1, description="MLP width / token width (ViT-S/14: 4).")
-    patch_size: int = Field(4, ge=1, description="Patch size in pixels (ViT-S/14: 14); 4 gives 8x8 tokens at 32.")
     image_size: int = Field(
         32, ge=1, description="Input side; the discriminator's image_size must equal it (frames are resized to it)."
     )
@@ -92,11 +93,6 @@ class BackboneArchitecture(StrictConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> "BackboneArchitecture":
-        if self.hidden_size % self.num_attention_heads != 0:
-            raise ValueError(
-                f"architecture.num_attention_heads={self.num_attention_heads} must divide "
-                f"architecture.hidden_size={self.hidden_size}"
-            )
         if self.image_size % self.patch_size != 0:
             raise ValueError(
                 f"architecture.image_size={self.image_size} must be a multiple of architecture.patch_size="
