@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make pipeline-run   the main job (locally on the tiny preset without a cluster)
+#   make pipeline-run   the main job (locally on the small video world without a cluster)
 #   make test           the test suite (what CI runs)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -12,8 +12,13 @@ PY := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 EXTRAS := data,eval,export,pipeline,dev
 STAMP := $(VENV)/.mcm-deps-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
-RUN_DIR ?= runs/pipeline-tiny
+# The run folder of the embedded default: run.dir of params.yaml (the one source of the pipeline's configuration).
+RUN_DIR := $(shell sed -n '/^run:/,/^[^ ]/s/^  dir: *\([^ #]*\).*/\1/p' params.yaml)
+# Threads of the local pipeline's torch work (all cores); the test suite keeps one.
+PIPELINE_THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 export OMP_NUM_THREADS ?= 1
+MCM := $(VENV)/bin/mcm
+PARAMS := --config params.yaml
 
 .PHONY: venv test test-fast pipeline-run bench toy-assets clean
 
@@ -33,11 +38,25 @@ test: venv
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
 
-# Until the Kubeflow pipeline exists: distill on the tiny preset, then sample a video from the student.
+# Until the Kubeflow pipeline exists, the Makefile runs its steps as CLI verbs in order, all configured by
+# params.yaml: write the small world (V, M, prompt sets), prepare V and M as training shards, distill a full-MCM
+# student from the shipped teacher (resumable), evaluate it at 1/2/4/8 steps against the teacher's DDIM and DPM++
+# (cached baselines) on the seen and the held-out prompts, and write the overview report.
 pipeline-run: venv
-	$(VENV)/bin/mcm distill --config tiny --output $(RUN_DIR) --resume
-	$(VENV)/bin/mcm sample --checkpoint $(RUN_DIR) --prompt "a red ball moving left" --steps 4 --out $(RUN_DIR)/sample.mp4
-	@echo "video: $(RUN_DIR)/sample.mp4; report: $(RUN_DIR)/report.html"
+	@echo "== [1/6] world: V, M and the prompt sets -> data/world"
+	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) world $(PARAMS) --section world
+	@echo "== [2/6] data: V -> video shards, M -> aesthetic-filtered image shards"
+	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) data videos $(PARAMS) --section data_videos
+	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) data images $(PARAMS) --section data_images
+	@echo "== [3/6] distill: full MCM from assets/toy/teacher -> $(RUN_DIR) (runs/LATEST)"
+	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) distill $(PARAMS) --section distill --output $(RUN_DIR) --resume
+	@echo "== [4/6] eval: seen prompts"
+	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) eval $(PARAMS) --section eval --out $(RUN_DIR)/eval/seen
+	@echo "== [5/6] eval: zero-shot prompts (held out: evaluation only)"
+	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) eval $(PARAMS) --section eval_zero_shot --out $(RUN_DIR)/eval/zero_shot
+	@echo "== [6/6] report: teacher vs student, speed-up, metrics, curves"
+	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) report $(PARAMS) --section report --run $(RUN_DIR)
+	@echo "report: $(RUN_DIR)/index.html"
 
 # Train the small world's networks (teacher, VAE, text encoder, discriminator backbone, evaluation networks)
 # into assets/toy from fixed seeds; resumable (a complete part is kept; the teacher resumes from its last

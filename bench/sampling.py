@@ -48,6 +48,7 @@ from mcm.distill.guidance import cfg_scale_to_lcm_w  # noqa: E402
 from mcm.sampler.api import VideoGenerator, default_cfg_scale  # noqa: E402
 from mcm.sampler.baselines import sample_teacher_latents  # noqa: E402
 from mcm.sampler.lcm import sample_student_latents  # noqa: E402
+from mcm.sampler.timing import time_round_robin  # noqa: E402
 from mcm.student.lora import add_lora, merge_lora  # noqa: E402
 from mcm.teachers.registry import load_teacher  # noqa: E402
 
@@ -68,22 +69,6 @@ E2E_VS_LIMIT_TARGET = 0.9
 FIXED_REPEATS_PER_ROUND = 5  # the fixed parts take milliseconds: time them several times per round
 STUDENT_GOAL_ROUNDS = 3  # the student rows of the goals take seconds: at least this many rounds
 QUICK_STUDENT_GOAL_ROUNDS = 2
-
-
-def time_round_robin(
-    fns: dict[str, Callable[[], object]], rounds: dict[str, int], inner: dict[str, int]
-) -> dict[str, float]:
-    """Minimum time of each callable: ``k`` takes part in the first ``rounds[k]`` rounds, ``inner[k]`` calls each."""
-    best = {k: float("inf") for k in fns}
-    for r in range(max(rounds.values())):
-        for k, fn in fns.items():
-            if r >= rounds[k]:
-                continue
-            for _ in range(inner.get(k, 1)):
-                t0 = time.perf_counter()
-                fn()
-                best[k] = min(best[k], time.perf_counter() - t0)
-    return best
 
 
 def build(preset: str, overrides: list[str]):

@@ -16,6 +16,12 @@ pixel statistics (``mcm.eval.toy``):
 
 Goals (issue 9): seen >= 90%, zero-shot >= 70% (64 prompts each); the teacher's watermark rate >= 80% and
 M's <= 5%; the teacher's sharpness within 10% of V's and below M's; every model <= 10 MB, all <= 30 MB.
+
+The student of ``make pipeline-run`` (``--student``, default ``runs/LATEST``), issue 10: sampled at 4 steps on
+the same prompts and seeds, it reaches at least 80% of the teacher's prompt accuracy (all three attributes,
+both prompt sets pooled) at the denoising-loop speed-up ``bench/sampling.py`` measures (teacher's guided
+50-step loop / the LoRA-merged student's 4-step loop >= 22, timed here on the toy teacher); its watermark rate
+is at most half the teacher's (M at work); under 2% of its videos are collapsed.
 """
 
 from __future__ import annotations
@@ -32,13 +38,18 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mcm.eval.toy import sharpness, wilson_interval  # noqa: E402
+from mcm.eval.toy import is_collapsed, sharpness, wilson_interval  # noqa: E402
 from mcm.world.assets import MODEL_LIMIT_BYTES, TOTAL_LIMIT_BYTES, weight_files  # noqa: E402
 from mcm.world.evalnets import load_eval_networks  # noqa: E402
 from mcm.world.sets import AESTHETIC_THRESHOLD, WorldConfig, clips, items  # noqa: E402
 from mcm.world.spec import ATTRIBUTES  # noqa: E402
 
 FULL = {"prompts": 64, "steps": 50}
+STUDENT_STEPS = 4
+STUDENT_SHARE_TARGET = 0.8  # of the teacher's prompt accuracy
+LOOP_SPEEDUP_TARGET = 22.0  # bench/sampling.py's loop goal
+WATERMARK_SHARE_MAX = 0.5  # of the teacher's watermark rate
+COLLAPSED_MAX = 0.02
 QUICK = {"prompts": 8, "steps": 10}
 MB = 2**20
 
@@ -104,6 +115,58 @@ def accuracy_against_training_time(nets, world: WorldConfig, assets: Path, n: in
         print(f"{step:>6} {minutes:8.1f} {100 * seen_ok[0] / seen_ok[1]:7.1f}% {100 * zero_ok[0] / zero_ok[1]:9.1f}%")
 
 
+def student_against_teacher(student: str, nets, world: WorldConfig, n: int, teacher_acc: dict,
+                            teacher_wm: float, teacher_steps: int) -> list[tuple]:
+    """The pipeline-run student at 4 steps on the teacher's prompts and seeds: its table and goal rows."""
+    from mcm.runs.folder import resolve_run
+    from mcm.sampler.api import build_video_generator
+    from mcm.sampler.timing import denoising_loop_seconds
+    from mcm.student.lora import merge_lora
+
+    try:
+        run = resolve_run(student)
+        gen = build_video_generator(checkpoint=str(run), steps=STUDENT_STEPS)
+    except ValueError as err:
+        print(f"student: none ({err}); run `make pipeline-run` first")
+        nan = float("nan")
+        return [("student_4step_prompt_acc_share_of_teacher", nan, STUDENT_SHARE_TARGET, False),
+                ("student_loop_speedup", nan, LOOP_SPEEDUP_TARGET, False),
+                ("student_watermark_share_of_teacher_max", nan, WATERMARK_SHARE_MAX, False),
+                ("student_collapsed_rate_max", nan, COLLAPSED_MAX, False)]
+    seen, seen_its = generate(gen, world, "seen", n, 16)
+    zero, zero_its = generate(gen, world, "zero_shot", n, 16)
+    acc = {"seen": accuracy(nets, seen, seen_its), "zero_shot": accuracy(nets, zero, zero_its)}
+    videos = torch.cat([seen, zero])
+    wm = watermark_rate(nets, videos.flatten(0, 1))
+    collapsed = sum(is_collapsed(v) for v in videos) / len(videos)
+    merge_lora(gen.teacher.network)
+    teacher = build_video_generator(teacher="toy", scheduler="ddim", steps=50)
+    secs = denoising_loop_seconds({"teacher": teacher, "student": gen}, "a red circle moving left", 0, rounds=3)
+    speedup = secs["teacher"] / secs["student"]
+
+    def pooled(a: dict) -> float:
+        return sum(a[k]["all"][0] for k in a) / sum(a[k]["all"][1] for k in a)
+
+    share = pooled(acc) / max(pooled(teacher_acc), 1e-9)
+    print(f"\nstudent {run} at {STUDENT_STEPS} steps against the teacher at {teacher_steps} guided DDIM steps "
+          f"(same prompts and seeds):")
+    print(f"{'prompt set':<12} {'teacher':>8} {'student':>8}  student 95% interval")
+    for name in acc:
+        t, s = teacher_acc[name]["all"], acc[name]["all"]
+        print(f"{name:<12} {100 * t[0] / t[1]:7.1f}% {100 * s[0] / s[1]:7.1f}%  [{s[2][0]:.1f}, {s[2][1]:.1f}]")
+    print(f"pooled: teacher {100 * pooled(teacher_acc):.1f}%  student {100 * pooled(acc):.1f}%  share {share:.3f}")
+    print(f"watermark rate: teacher {100 * teacher_wm:.1f}%  student {100 * wm:.1f}%;  collapsed videos: "
+          f"{100 * collapsed:.1f}%")
+    print(f"denoising loop (batch 1, text encoding included, decode excluded): teacher 50 guided steps "
+          f"{secs['teacher']:.3f} s, student {STUDENT_STEPS} steps (LoRA merged) {secs['student']:.3f} s, "
+          f"speed-up {speedup:.1f}x")
+    wm_share = wm / max(teacher_wm, 1e-9)
+    return [("student_4step_prompt_acc_share_of_teacher", share, STUDENT_SHARE_TARGET, share >= STUDENT_SHARE_TARGET),
+            ("student_loop_speedup", speedup, LOOP_SPEEDUP_TARGET, speedup >= LOOP_SPEEDUP_TARGET),
+            ("student_watermark_share_of_teacher_max", wm_share, WATERMARK_SHARE_MAX, wm_share <= WATERMARK_SHARE_MAX),
+            ("student_collapsed_rate_max", collapsed, COLLAPSED_MAX, collapsed < COLLAPSED_MAX)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="8 + 8 prompts at 10 steps (under a minute)")
@@ -114,6 +177,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--snapshot-prompts", type=int, default=32, help="prompts per set for --snapshots")
     ap.add_argument("--snapshot-steps", type=int, default=25, help="DDIM steps for --snapshots")
+    ap.add_argument("--student", default=str(ROOT / "runs/LATEST"),
+                    help="the pipeline-run student (run folder or runs/LATEST; 'none' skips its goals)")
     ap.add_argument("--snapshots", action="store_true",
                     help="also print the seen-prompt accuracy of every training snapshot of the teacher "
                     "(assets/toy/work/teacher/snapshots, kept by make toy-assets): accuracy against training time")
@@ -170,6 +235,10 @@ def main() -> int:
         accuracy_against_training_time(nets, world, assets, args.snapshot_prompts, args.snapshot_steps,
                                        args.guidance, manifest)
 
+    student_goals = []
+    if args.student != "none":
+        student_goals = student_against_teacher(args.student, nets, world, n, acc, wm["teacher"], steps)
+
     seen_acc = acc["seen"]["all"][0] / acc["seen"]["all"][1]
     zero_acc = acc["zero_shot"]["all"][0] / acc["zero_shot"]["all"][1]
     sharp_dev = abs(sharp["teacher"] / sharp["V"] - 1)
@@ -184,7 +253,7 @@ def main() -> int:
          max(sizes.values()) <= MODEL_LIMIT_BYTES),
         ("asset_total_mb_max", total / MB, TOTAL_LIMIT_BYTES / MB, total <= TOTAL_LIMIT_BYTES),
     ]
-    for name, measured, target, ok in goals:
+    for name, measured, target, ok in goals + student_goals:
         print(f"GOAL {name} {measured:.3f} {target:g} {'PASS' if ok else 'MISS'}")
     return 0
 

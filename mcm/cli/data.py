@@ -35,6 +35,10 @@ def _run(args: argparse.Namespace) -> int:
     except (ValidationError, ValueError) as exc:
         print(f"mcm data {args.kind}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except FileNotFoundError as exc:
+        print(f"mcm data {args.kind}: error: input not found: {exc.filename} (put the table there, or "
+              "--set input=PATH --set root=FOLDER)", file=sys.stderr)
+        return EXIT_CONFIG
     summary = manifest.model_dump(include={"complete", "num_input", "num_written", "skipped", "filtered",
                                            "bad_fraction", "content_hash"})
     print(json.dumps(summary, indent=1, ensure_ascii=False))

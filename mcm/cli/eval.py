@@ -1,7 +1,8 @@
 """``mcm eval``: evaluate samplers (FVD, motion FD, CLIPSIM, FID) and write metrics.json + report.html.
 
-    mcm eval --config eval.yaml [--out runs/eval] [--device cuda] [--protocol toy]
-    torchrun --nproc-per-node 8 -m mcm.cli.main eval --config eval.yaml
+    mcm eval --config toy [--set prompts.path=data/world/prompts/zero_shot.csv] [--out runs/eval]
+    mcm eval --config params.yaml --section eval [--device cuda] [--protocol toy]
+    torchrun --nproc-per-node 8 -m mcm.cli.main eval --config examples/eval-real.yaml
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ def _run(args: argparse.Namespace) -> int:
     from mcm.eval.config import load_eval_config
     from mcm.eval.runner import run_evaluation
 
-    cfg = load_eval_config(args.config, {"out_dir": args.out, "device": args.device, "protocol": args.protocol})
+    cfg = load_eval_config(args.config, {"out_dir": args.out, "device": args.device, "protocol": args.protocol},
+                           sets=args.set, section=args.section)
     launched = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     if launched and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
@@ -33,7 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "eval", help="evaluate samplers: FVD, motion FD, CLIPSIM, FID (or the world's toy metrics), HTML report"
     )
-    p.add_argument("--config", required=True, help="YAML file of mcm.eval.config.EvalConfig")
+    p.add_argument("--config", required=True,
+                   help="preset (mcm/eval/presets: toy) or YAML file of mcm.eval.config.EvalConfig")
+    p.add_argument("--section", help="dotted key of the config inside the YAML file (e.g. eval of params.yaml)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a field (dotted key, YAML value), e.g. prompts.limit=8 (repeatable)")
     p.add_argument("--out", default=None, help="output folder (overrides out_dir)")
     p.add_argument("--device", default=None, help="device (overrides device), e.g. cuda")
     p.add_argument("--protocol", default=None, choices=("real", "toy"),

@@ -15,7 +15,7 @@ import sys
 
 # Verb modules; optional ones (their extras may be missing) are skipped when they fail to import.
 VERBS = ("config", "distill", "sample", "world")
-OPTIONAL_VERBS = ("data", "eval", "convert")
+OPTIONAL_VERBS = ("data", "eval", "report", "convert")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except ValueError as err:
-        print(f"mcm {args.verb}: error: {err}", file=sys.stderr)
+    except (ValueError, FileNotFoundError) as err:
+        # Bad input (a config, a path, weights that are not there) ends in one line that names it, no traceback.
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"mcm {args.verb}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -8,7 +8,8 @@ from mcm.cli.config import add_config_arguments
 def register(sub) -> None:
     p = sub.add_parser("sample", help="generate a video")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="run folder (newest checkpoint) or exported student folder")
+    src.add_argument("--checkpoint", help="run folder (newest checkpoint), runs/LATEST (the newest run) or an "
+                     "exported student folder")
     src.add_argument("--teacher", help="preset or YAML whose teacher samples (baseline)")
     p.add_argument("--scheduler", default=None, choices=["lcm", "ddim", "dpm++"],
                    help="lcm for a student (default), ddim or dpm++ for the teacher")

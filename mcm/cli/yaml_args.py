@@ -9,6 +9,8 @@ from typing import Any, Optional
 
 import yaml
 
+from mcm.config.load import apply_dotted_sets
+
 
 def load_section(config: Optional[str], section: Optional[str]) -> dict[str, Any]:
     """The mapping at dotted key ``section`` of YAML file ``config`` (empty without a file)."""
@@ -28,13 +30,4 @@ def load_section(config: Optional[str], section: Optional[str]) -> dict[str, Any
 
 def apply_sets(data: dict[str, Any], sets: Optional[list[str]]) -> dict[str, Any]:
     """``data`` with each ``key=value`` of ``sets`` applied (dotted keys reach nested mappings)."""
-    for item in sets or []:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: expected key=value")
-        key, value = item.split("=", 1)
-        node = data
-        *path, leaf = key.split(".")
-        for part in path:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    return data
+    return apply_dotted_sets(data, sets)

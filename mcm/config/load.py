@@ -20,13 +20,16 @@ from mcm.config.schema import MCMConfig
 PRESET_PACKAGE = "mcm.config.presets"
 
 
-def preset_names() -> list[str]:
-    """Names of the presets shipped in the package."""
-    files = resources.files(PRESET_PACKAGE).iterdir()
+def preset_names(package: str = PRESET_PACKAGE) -> list[str]:
+    """Names of the presets shipped in ``package`` (a folder of YAML files)."""
+    files = resources.files(package).iterdir()
     return sorted(f.name[: -len(".yaml")] for f in files if f.name.endswith(".yaml"))
 
 
-def _read_yaml_source(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+def read_yaml_source(name_or_path: str, package: str = PRESET_PACKAGE, _seen: tuple[str, ...] = (),
+                     section: str | None = None) -> dict[str, Any]:
+    """The mapping of a YAML file or of a preset of ``package`` (or of its dotted key ``section``, e.g. the
+    ``distill`` section of params.yaml), with its ``base:`` chain merged in."""
     if name_or_path in _seen:
         raise ValueError(f"config: 'base' chain loops through {name_or_path!r}")
     path = Path(name_or_path)
@@ -34,17 +37,24 @@ def _read_yaml_source(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict[st
         if not path.is_file():
             raise ValueError(f"config: file {name_or_path!r} does not exist")
         text = path.read_text()
-    elif name_or_path in preset_names():
-        text = resources.files(PRESET_PACKAGE).joinpath(f"{name_or_path}.yaml").read_text()
+    elif name_or_path in preset_names(package):
+        text = resources.files(package).joinpath(f"{name_or_path}.yaml").read_text()
     else:
-        raise ValueError(f"config: {name_or_path!r} is neither a YAML file nor a preset ({', '.join(preset_names())})")
+        raise ValueError(
+            f"config: {name_or_path!r} is neither a YAML file nor a preset ({', '.join(preset_names(package))})"
+        )
     data = yaml.safe_load(text) or {}
+    for part in (section or "").split("."):
+        if part:
+            if not isinstance(data, dict) or part not in data:
+                raise ValueError(f"config: --section {section!r}: no key {part!r} in {name_or_path!r}")
+            data = data[part]
     if not isinstance(data, dict):
-        raise ValueError(f"config: {name_or_path!r} must hold a mapping at the top level")
+        raise ValueError(f"config: {name_or_path!r}{f' section {section!r}' if section else ''} must hold a mapping")
     base = data.pop("base", None)
     if base is None:
         return data
-    return deep_merge(_read_yaml_source(str(base), _seen + (name_or_path,)), data)
+    return deep_merge(read_yaml_source(str(base), package, _seen + (name_or_path,)), data)
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -56,6 +66,23 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def apply_dotted_sets(data: dict[str, Any], sets: Iterable[str] | None) -> dict[str, Any]:
+    """``data`` with each ``key=value`` of ``sets`` applied in place (values parsed as YAML; a dotted key
+    reaches a nested mapping, creating it). No schema check: the caller validates the result."""
+    for item in sets or ():
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        node = data
+        *path, leaf = key.strip().split(".")
+        for part in path:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {item!r}: {part!r} is not a section")
+        node[leaf] = yaml.safe_load(raw) if raw.strip() else None
+    return data
 
 
 def _check_key(model: type[BaseModel], dotted: str) -> None:
@@ -98,9 +125,10 @@ def _check_tree(model: type[BaseModel], tree: dict[str, Any], prefix: str = "") 
             _check_tree(annotation, value, dotted + ".")
 
 
-def load_config(name_or_path: str | None = None, overrides: Iterable[str] = ()) -> MCMConfig:
-    """Preset or YAML (or schema defaults when None) + dotted overrides -> validated config."""
-    tree = _read_yaml_source(name_or_path) if name_or_path else {}
+def load_config(name_or_path: str | None = None, overrides: Iterable[str] = (), section: str | None = None) -> MCMConfig:
+    """Preset or YAML (its dotted key ``section`` if given; schema defaults when None) + dotted overrides ->
+    validated config."""
+    tree = read_yaml_source(name_or_path, section=section) if name_or_path else {}
     tree = deep_merge(tree, parse_overrides(overrides))
     _check_tree(MCMConfig, tree)
     try:

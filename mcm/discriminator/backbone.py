@@ -18,6 +18,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, Dinov2Config, Dinov2Model
 
 from mcm.discriminator.config import DiscriminatorConfig, TinyBackboneConfig
+from mcm.utils.weights import weights_from
 
 SUPPORTED_MODEL_TYPES = ("dinov2", "dinov2_with_registers")
 
@@ -40,13 +41,15 @@ def tiny_dinov2(cfg: TinyBackboneConfig, image_size: int, attn_implementation: s
 
 def load_dinov2(path_or_id: str, attn_implementation: str = "sdpa") -> nn.Module:
     """Load DINOv2 weights from a local transformers folder or a hub id (safetensors)."""
-    config = AutoConfig.from_pretrained(path_or_id)
+    with weights_from("discriminator.backbone", path_or_id):
+        config = AutoConfig.from_pretrained(path_or_id)
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
             f"discriminator.backbone={path_or_id!r} is a {config.model_type!r} model; expected one of "
             f"{SUPPORTED_MODEL_TYPES}"
         )
-    return AutoModel.from_pretrained(path_or_id, attn_implementation=attn_implementation, use_safetensors=True)
+    with weights_from("discriminator.backbone", path_or_id):
+        return AutoModel.from_pretrained(path_or_id, attn_implementation=attn_implementation, use_safetensors=True)
 
 
 class DinoFeatureExtractor(nn.Module):

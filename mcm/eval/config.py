@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ClipSampling = Literal["first", "center", "uniform"]
@@ -177,6 +176,23 @@ class ToyMetricsConfig(BaseModel):
     batch_size: int = Field(64, ge=1, description="Videos (or frames) per eval-network forward.")
 
 
+class BaselineCacheConfig(BaseModel):
+    """Results of teacher baselines (method specs without a student checkpoint), kept once per key.
+
+    A baseline's numbers depend only on the teacher's files, the prompt set (file and reference clips), the
+    seeds, the video count and the metric protocol: ``mcm.eval.baseline_cache`` hashes exactly these into a
+    key, so a rerun (or another run on the same world) evaluates only the student. ``dirs`` are searched
+    first and never written (e.g. the results shipped with the assets); new entries go to ``write_dir``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(True, description="Read and write cached teacher-baseline results.")
+    dirs: list[Path] = Field(default_factory=list, description="Read-only caches searched first (shipped ones).")
+    write_dir: Optional[Path] = Field(
+        None, description="Where new entries are written (None: <out_dir>/baseline_cache)."
+    )
+
+
 class EvalConfig(BaseModel):
     """Everything ``mcm eval`` needs: prompts, methods, metrics, output."""
 
@@ -202,6 +218,9 @@ class EvalConfig(BaseModel):
         "real", description="'real': fvd/motion/clipsim/fid sections; 'toy': the small world's metrics (toy section)."
     )
     toy: ToyMetricsConfig = Field(default_factory=ToyMetricsConfig, description="Small-world protocol.")
+    baseline_cache: BaselineCacheConfig = Field(
+        default_factory=BaselineCacheConfig, description="Cache of teacher-baseline results (mcm.eval.baseline_cache)."
+    )
 
     @model_validator(mode="after")
     def _unique_methods(self) -> "EvalConfig":
@@ -212,13 +231,28 @@ class EvalConfig(BaseModel):
         return self
 
 
-def load_eval_config(path: str | Path, overrides: dict[str, Any] | None = None) -> EvalConfig:
-    """Read an EvalConfig from YAML; ``overrides`` (top-level keys) replace file values."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"eval config file not found: {str(path)!r}")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"eval config {str(path)!r} must be a mapping, got {type(data).__name__}")
+#: Package of the evaluation presets (``mcm eval --config toy``).
+EVAL_PRESET_PACKAGE = "mcm.eval.presets"
+
+
+def load_eval_config(
+    name_or_path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
+    section: str | None = None,
+) -> EvalConfig:
+    """An EvalConfig from a preset (``mcm/eval/presets``) or a YAML file (its dotted key ``section`` if given;
+    ``base:`` chains presets), then ``sets`` (``key=value``, dotted keys, YAML values), then ``overrides``
+    (top-level keys, None values ignored)."""
+    from pydantic import ValidationError
+
+    from mcm.config.load import apply_dotted_sets, read_yaml_source
+
+    data = read_yaml_source(str(name_or_path), EVAL_PRESET_PACKAGE, section=section)
+    apply_dotted_sets(data, sets)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return EvalConfig.model_validate(data)
+    try:
+        return EvalConfig.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"eval config {str(name_or_path)!r}: {problems}") from None

@@ -20,6 +20,7 @@ method spec; the default factory is ``mcm.sampler.api.build_video_generator``.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from typing import Any, Callable, Optional
@@ -37,6 +38,7 @@ Generator = Callable[[list[str], list[int]], torch.Tensor]
 GeneratorFactory = Callable[..., Generator]
 METRICS_FILE = "metrics.json"
 GRID_DIR = "grid"
+log = logging.getLogger(__name__)
 
 
 
@@ -172,11 +174,25 @@ def run_evaluation(
         reference = suite.reference_stats(cfg, prompt_set, skipped)
     else:
         reference = reference_stats(suite, cfg, prompt_set, skipped)
+    from mcm.eval.baseline_cache import BaselineCache
+
+    cache = BaselineCache(cfg, prompt_set)
     results = []
-    for spec in cfg.methods:
+    for n, spec in enumerate(cfg.methods, 1):
+        t0 = time.perf_counter()
+        cached = cache.load(spec) if cache.applies(spec) else None
+        if cached is not None:
+            results.append(cached)
+            log.info("eval [%d/%d] %s: cached teacher baseline (%s)", n, len(cfg.methods), spec.key,
+                     cached["cache"]["key"])
+            continue
         generator = factory(steps=spec.steps, device=cfg.device, **spec.generator)
         results.append(evaluate_method(spec, generator, prompt_set, suite, reference, cfg))
         del generator
+        if cache.applies(spec) and rank == 0:
+            cache.store(spec, results[-1])
+        log.info("eval [%d/%d] %s: %d videos in %.1f s", n, len(cfg.methods), spec.key, results[-1]["num_videos"],
+                 time.perf_counter() - t0)
     grid = list(range(min(cfg.grid_prompts, cfg.num_videos or len(prompt_set))))
     doc = {
         "evaluation_protocol": cfg.protocol,

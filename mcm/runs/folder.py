@@ -115,3 +115,31 @@ def write_exported_student(network: nn.Module, config_yaml: str, folder: str | P
     save_adapter_folder(network, folder)
     (folder / EXPORT_CONFIG).write_text(config_yaml)
     return folder
+
+
+# ------------------------------------------------------------------------------------------- runs/LATEST
+#: File in a runs folder naming its newest run (``make pipeline-run`` and ``mcm distill`` write it).
+LATEST = "LATEST"
+
+
+def write_latest(run_folder: str | Path) -> Path:
+    """Point ``<parent>/LATEST`` at ``run_folder`` (its name, relative to the parent), atomically."""
+    run_folder = Path(run_folder)
+    latest = run_folder.parent / LATEST
+    tmp = latest.with_name(f".{LATEST}.tmp")
+    tmp.write_text(run_folder.name + "\n")
+    tmp.replace(latest)
+    return latest
+
+
+def resolve_run(path: str | Path) -> Path:
+    """``runs/LATEST`` (a file naming a run folder beside it) -> that folder; any other path unchanged."""
+    path = Path(path)
+    if path.name != LATEST:
+        return path
+    if not path.is_file():
+        raise ValueError(f"{path}: no run yet (run `make pipeline-run` or `mcm distill`, which write it)")
+    name = path.read_text().strip()
+    if not name:
+        raise ValueError(f"{path} is empty: it should name a run folder beside it")
+    return path.parent / name

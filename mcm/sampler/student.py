@@ -19,6 +19,7 @@ from mcm.runs.folder import (
     is_exported_student,
     is_run_folder,
     newest_student_lora,
+    resolve_run,
 )
 from mcm.student.lora import add_lora, load_adapter_folder, load_lora_state_dict
 from mcm.teachers.base import Teacher
@@ -26,8 +27,9 @@ from mcm.teachers.registry import load_teacher
 
 
 def load_student(folder: str | Path) -> tuple[Teacher, MCMConfig]:
-    """(teacher with the student's LoRA loaded and enabled, config) from a run or exported folder."""
-    folder = Path(folder)
+    """(teacher with the student's LoRA loaded and enabled, config) from a run or exported folder (or a
+    ``runs/LATEST`` file naming a run)."""
+    folder = resolve_run(folder)
     if is_exported_student(folder):
         cfg = load_config(str(folder / EXPORT_CONFIG))
         teacher = load_teacher(cfg.teacher)

@@ -6,6 +6,7 @@ from mcm.teachers.config import TeacherConfig
 from mcm.teachers.base import Teacher
 from mcm.teachers.modelscope import freeze, load_text_stack, schedule_from_scheduler_config
 from mcm.teachers.targets import UNET_LORA_TARGETS
+from mcm.utils.weights import weights_from
 
 # Appendix C.2: AnimateDiff uses a linear beta schedule (following AnimateDiff-Lightning).
 ANIMATEDIFF_BETA_SCHEDULE = "linear"
@@ -20,7 +21,8 @@ def load_animatediff(cfg: TeacherConfig) -> Teacher:
             "teacher.path (SD1.5) and teacher.motion_adapter_path are both required for teacher.kind='animatediff'"
         )
     unet2d = UNet2DConditionModel.from_pretrained(cfg.path, subfolder="unet")
-    adapter = MotionAdapter.from_pretrained(cfg.motion_adapter_path)
+    with weights_from("teacher.motion_adapter_path", cfg.motion_adapter_path):
+        adapter = MotionAdapter.from_pretrained(cfg.motion_adapter_path)
     unet = UNetMotionModel.from_unet2d(unet2d, adapter)
     tokenizer, text_encoder, vae = load_text_stack(cfg.path)
     freeze(unet, text_encoder, vae)

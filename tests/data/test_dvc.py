@@ -46,8 +46,12 @@ def _fixture(work: Path) -> None:
             w.writerow([f"i{i}", f"i{i}.png", f"image {i}", score, 32, 32])
 
 
+#: The data stages; the later ones (world, distill, eval, report) run in `make pipeline-run`'s test of the pipeline.
+DATA_STAGES = ("data_videos", "data_images")
+
+
 def _repro(work: Path, env: dict) -> str:
-    res = subprocess.run([str(DVC), "repro"], cwd=work, env=env, capture_output=True, text=True)
+    res = subprocess.run([str(DVC), "repro", *DATA_STAGES], cwd=work, env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
     return res.stdout
 
@@ -61,8 +65,9 @@ def test_dvc_repro_data_stages(tmp_path):
         dvc_yaml = dvc_yaml.replace("python -m mcm.cli.main data", "python -m mcm.cli.data")
     (work / "dvc.yaml").write_text(dvc_yaml)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data_videos"].update(num_frames=4, height=32, width=32, frame_codec="npy")
-    params["data_images"].update(min_size=16)
+    params["data_videos"].update(input="data/raw/videos.csv", root="data/raw/videos", num_frames=4, height=32,
+                                 width=32, frame_stride=None, frame_codec="npy")
+    params["data_images"].update(input="data/raw/images.csv", root="data/raw/images", min_size=16)
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     _fixture(work)
     env = {**os.environ, "PATH": f"{DVC.parent}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1",
