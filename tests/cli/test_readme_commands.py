@@ -90,5 +90,8 @@ def test_readme_commands_run_as_written(tmp_path, monkeypatch, capfd):
     print(*timings, sep="\n")
     assert not failures, "\n".join(failures)
     assert (Path("runs") / Path("runs/LATEST").read_text().strip()).is_dir()  # the newest run of the README
-    assert Path("runs/toy/index.html").is_file() and Path("runs/toy/eval/zero_shot/metrics.json").is_file()
+    page = Path("runs/toy/index.html").read_text()
+    assert "Teacher and student, same prompts and seeds" in page and "x faster" in page
+    assert page.count("<img src='eval/seen/grid/") == page.count("<img src='eval/zero_shot/grid/") == 2 * 3
+    assert "zero-shot prompts (held out)" in page and "used only for evaluation" in page
     assert Path("circle.mp4").stat().st_size > 0 and Path("teacher.mp4").stat().st_size > 0
