@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from mcm.eval.config import EvalConfig, MethodSpec
+from mcm.eval.grid import grid_file
 from mcm.eval.prompts import PromptSet
 
 #: Bump when a metric's computation changes (every cached entry then misses).
@@ -120,8 +121,6 @@ class BaselineCache:
                 continue
             result = json.loads((entry / RESULT_FILE).read_text())
             result.update(method=spec.method, key=spec.key, generator=spec.generator)
-            from mcm.eval.runner import grid_file
-
             files = []
             for i, stored in enumerate(result.get("cached_grid_files", [])):
                 target = grid_file(spec, i)

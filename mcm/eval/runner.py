@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from typing import Any, Callable, Optional
 
 import torch
 
+from mcm.eval.baseline_cache import BaselineCache
 from mcm.eval.config import EvalConfig, MethodSpec
 from mcm.eval.frechet import FeatureStats, frechet_distance_from_stats
+from mcm.eval.grid import GRID_DIR, grid_file, slug  # noqa: F401  (GRID_DIR, slug: part of this module's API)
 from mcm.eval.prompts import PromptSet, load_prompt_set
 from mcm.eval.ranks import barrier, dist_info
 from mcm.eval.suite import MetricSuite, reference_stats
@@ -37,7 +38,6 @@ from mcm.eval.toy import ToySuite
 Generator = Callable[[list[str], list[int]], torch.Tensor]
 GeneratorFactory = Callable[..., Generator]
 METRICS_FILE = "metrics.json"
-GRID_DIR = "grid"
 log = logging.getLogger(__name__)
 
 
@@ -55,16 +55,6 @@ def default_generator_factory(**kwargs: Any) -> Generator:
     from mcm.sampler.api import build_video_generator
 
     return build_video_generator(**kwargs)
-
-
-def slug(text: str) -> str:
-    """File-name-safe form of a method key, e.g. 'MCM (ours)@4' -> 'mcm-ours-4'."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def grid_file(spec: MethodSpec, index: int) -> str:
-    """Relative path of the grid GIF of video ``index`` of a method (written by the rank that made it)."""
-    return f"{GRID_DIR}/{slug(spec.key)}_{index:04d}.gif"
 
 
 def _check_videos(videos: torch.Tensor, n: int, key: str) -> torch.Tensor:
@@ -174,8 +164,6 @@ def run_evaluation(
         reference = suite.reference_stats(cfg, prompt_set, skipped)
     else:
         reference = reference_stats(suite, cfg, prompt_set, skipped)
-    from mcm.eval.baseline_cache import BaselineCache
-
     cache = BaselineCache(cfg, prompt_set)
     results = []
     for n, spec in enumerate(cfg.methods, 1):
