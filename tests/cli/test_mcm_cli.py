@@ -1,6 +1,36 @@
+import contextlib
+import io
+import types
+
+import pytest
 import yaml
 
 from mcm.sampler.video_io import read_mp4
+
+
+@pytest.fixture
+def cli():
+    """``mcm ARGS`` in this process (``mcm.cli.main.main``; seconds of interpreter and torch start-up saved per
+    call); the real entry point as a subprocess is tested by test_config_show_as_a_subprocess."""
+    from mcm.cli.main import main
+
+    def run(*args: str, check: bool = True):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(list(args))
+        proc = types.SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())
+        if check and rc != 0:
+            raise AssertionError(f"mcm {' '.join(args)} failed ({rc}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run
+
+
+def test_config_show_as_a_subprocess(tmp_path):
+    from conftest import run_cli
+
+    out = run_cli("config", "show", "tiny", "--set", "optim.lr=0.5").stdout
+    assert yaml.safe_load(out)["optim"]["lr"] == 0.5
 
 
 def test_config_show_prints_the_resolved_yaml(cli):
