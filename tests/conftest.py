@@ -28,6 +28,12 @@ def cli():
     return run_cli
 
 
+@pytest.fixture
+def subprocess_cli():
+    """``python -m mcm.cli.main`` in a subprocess, for tests that override ``cli`` with an in-process runner."""
+    return run_cli
+
+
 @pytest.fixture(autouse=True)
 def fresh_accelerate_state():
     """accelerate keeps process-wide singletons: each test's Trainer may pick its own mixed precision."""

@@ -26,10 +26,8 @@ def cli():
     return run
 
 
-def test_config_show_as_a_subprocess(tmp_path):
-    from conftest import run_cli
-
-    out = run_cli("config", "show", "tiny", "--set", "optim.lr=0.5").stdout
+def test_config_show_as_a_subprocess(subprocess_cli):
+    out = subprocess_cli("config", "show", "tiny", "--set", "optim.lr=0.5").stdout
     assert yaml.safe_load(out)["optim"]["lr"] == 0.5
 
 
