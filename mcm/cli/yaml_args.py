@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import yaml
 
-from mcm.config.load import apply_dotted_sets
+from mcm.config.load import apply_dotted_sets, select_section
 
 
 def load_section(config: Optional[str], section: Optional[str]) -> dict[str, Any]:
@@ -17,15 +17,7 @@ def load_section(config: Optional[str], section: Optional[str]) -> dict[str, Any
     if not config:
         return {}
     with open(config, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
-    for part in (section or "").split("."):
-        if part:
-            if not isinstance(data, dict) or part not in data:
-                raise ValueError(f"--section {section!r}: no key {part!r} in {config}")
-            data = data[part]
-    if not isinstance(data, dict):
-        raise ValueError(f"--section {section!r} of {config} is not a mapping")
-    return dict(data)
+        return select_section(yaml.safe_load(f) or {}, section, config)
 
 
 def apply_sets(data: dict[str, Any], sets: Optional[list[str]]) -> dict[str, Any]:

@@ -44,17 +44,23 @@ def read_yaml_source(name_or_path: str, package: str = PRESET_PACKAGE, _seen: tu
             f"config: {name_or_path!r} is neither a YAML file nor a preset ({', '.join(preset_names(package))})"
         )
     data = yaml.safe_load(text) or {}
-    for part in (section or "").split("."):
-        if part:
-            if not isinstance(data, dict) or part not in data:
-                raise ValueError(f"config: --section {section!r}: no key {part!r} in {name_or_path!r}")
-            data = data[part]
-    if not isinstance(data, dict):
-        raise ValueError(f"config: {name_or_path!r}{f' section {section!r}' if section else ''} must hold a mapping")
+    data = select_section(data, section, name_or_path)
     base = data.pop("base", None)
     if base is None:
         return data
     return deep_merge(read_yaml_source(str(base), package, _seen + (name_or_path,)), data)
+
+
+def select_section(data: Any, section: str | None, source: str) -> dict[str, Any]:
+    """The mapping at dotted key ``section`` of YAML ``data`` read from ``source`` (all of it without one)."""
+    for part in (section or "").split("."):
+        if part:
+            if not isinstance(data, dict) or part not in data:
+                raise ValueError(f"--section {section!r}: no key {part!r} in {source}")
+            data = data[part]
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}{f' section {section!r}' if section else ''} must hold a mapping")
+    return dict(data)
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

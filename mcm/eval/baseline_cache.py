@@ -85,18 +85,25 @@ def _protocol_desc(cfg: EvalConfig) -> dict[str, Any]:
     return desc
 
 
-def baseline_key(spec: MethodSpec, cfg: EvalConfig, prompt_set: PromptSet) -> tuple[str, dict[str, Any]]:
-    """(key, description) of a teacher baseline's result (see the module docstring for what is hashed)."""
+def evaluation_desc(cfg: EvalConfig, prompt_set: PromptSet) -> dict[str, Any]:
+    """The part of every baseline's key that the evaluation fixes: prompt set, run settings, protocol (the
+    content hashes of its files are read once per evaluation, not once per method spec)."""
     prompts = cfg.prompts.model_dump(mode="json", exclude={"path", "video_root"})
-    desc = {
+    return {
         "version": CACHE_VERSION,
-        "method": _teacher_desc(spec),
         "prompts": {**prompts, "file": content_digest([Path(cfg.prompts.path)]),
                     "references": content_digest(prompt_set.reference_videos), "count": len(prompt_set)},
         "run": {"seed": cfg.seed, "num_videos": cfg.num_videos, "grid_prompts": cfg.grid_prompts,
                 "gif_fps": cfg.gif_fps, "frechet_method": cfg.frechet_method},
         "protocol": {"name": cfg.protocol, **_protocol_desc(cfg)},
     }
+
+
+def baseline_key(spec: MethodSpec, cfg: EvalConfig, prompt_set: PromptSet,
+                 shared: Optional[dict[str, Any]] = None) -> tuple[str, dict[str, Any]]:
+    """(key, description) of a teacher baseline's result (see the module docstring for what is hashed);
+    ``shared`` is :func:`evaluation_desc` when the caller already has it."""
+    desc = {**(shared if shared is not None else evaluation_desc(cfg, prompt_set)), "method": _teacher_desc(spec)}
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:KEY_CHARS], desc
 
 
@@ -108,13 +115,23 @@ class BaselineCache:
         c = cfg.baseline_cache
         self.write_dir = Path(c.write_dir) if c.write_dir is not None else cfg.out_dir / "baseline_cache"
         self.dirs = [Path(d) for d in c.dirs] + [self.write_dir]
+        self._shared: Optional[dict[str, Any]] = None
+        self._keys: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def key(self, spec: MethodSpec) -> tuple[str, dict[str, Any]]:
+        """(key, description) of ``spec``, the evaluation's shared part hashed once."""
+        if spec.key not in self._keys:
+            if self._shared is None:
+                self._shared = evaluation_desc(self.cfg, self.prompt_set)
+            self._keys[spec.key] = baseline_key(spec, self.cfg, self.prompt_set, self._shared)
+        return self._keys[spec.key]
 
     def applies(self, spec: MethodSpec) -> bool:
         return self.cfg.baseline_cache.enabled and is_baseline(spec)
 
     def load(self, spec: MethodSpec) -> Optional[dict[str, Any]]:
         """The cached result of ``spec`` with its grid GIFs copied into ``out_dir``, or None on a miss."""
-        key, _ = baseline_key(spec, self.cfg, self.prompt_set)
+        key, _ = self.key(spec)
         for d in self.dirs:
             entry = d / key
             if not (entry / RESULT_FILE).is_file():
@@ -135,7 +152,7 @@ class BaselineCache:
 
     def store(self, spec: MethodSpec, result: dict[str, Any]) -> Path:
         """Write ``result`` (and its grid GIFs from ``out_dir``) as the entry of ``spec``; returns its folder."""
-        key, desc = baseline_key(spec, self.cfg, self.prompt_set)
+        key, desc = self.key(spec)
         entry = self.write_dir / key
         tmp = self.write_dir / f".{key}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)

@@ -41,7 +41,6 @@ METRICS_FILE = "metrics.json"
 log = logging.getLogger(__name__)
 
 
-
 def build_suite(cfg: EvalConfig) -> Any:
     """The suite of ``cfg.protocol``: MetricSuite (real extractors) or mcm.eval.toy.ToySuite (the world's)."""
     if cfg.protocol == "toy":
@@ -49,6 +48,7 @@ def build_suite(cfg: EvalConfig) -> Any:
 
         return ToySuite.from_config(cfg)
     return MetricSuite.from_config(cfg)
+
 
 def default_generator_factory(**kwargs: Any) -> Generator:
     """``mcm.sampler.api.build_video_generator``, imported only when an evaluation runs."""

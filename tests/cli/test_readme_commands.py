@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import time
 from pathlib import Path
 
 import pytest
@@ -74,20 +73,17 @@ def test_readme_commands_run_as_written(tmp_path, monkeypatch, capfd):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    failures, timings = [], []
+    failures = []
     for command in runnable:
         capfd.readouterr()
-        t0 = time.perf_counter()
         rc = main(shlex.split(command)[1:])
         err = capfd.readouterr().err
-        timings.append((round(time.perf_counter() - t0, 1), command[:70]))
         if rc == 0:
             continue
         lines = [ln for ln in err.splitlines() if ln.startswith("mcm ")]
         one_line = rc == 2 and "Traceback" not in err and len(lines) == 1 and MISSING.search(lines[0])
         if not (NEEDS_REAL.search(command) and one_line):
             failures.append(f"{command}\n  exit {rc}: {err.strip()[-600:]}")
-    print(*timings, sep="\n")
     assert not failures, "\n".join(failures)
     assert (Path("runs") / Path("runs/LATEST").read_text().strip()).is_dir()  # the newest run of the README
     page = Path("runs/toy/index.html").read_text()
