@@ -20,7 +20,7 @@ export OMP_NUM_THREADS ?= 1
 MCM := $(VENV)/bin/mcm
 PARAMS := --config params.yaml
 
-.PHONY: venv test test-fast pipeline-run bench toy-assets clean
+.PHONY: venv test test-fast pipeline-run reproduce-toy bench toy-assets clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,18 @@ pipeline-run: venv
 	@echo "== [6/6] report: teacher vs student, speed-up, metrics, curves"
 	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) report $(PARAMS) --section report --run $(RUN_DIR)
 	@echo "report: $(RUN_DIR)/index.html"
+
+# The paper's tables in miniature (mcm/reproduce/presets/toy.yaml): every row x seed distilled from the shipped
+# teacher and evaluated on the committed prompt sets; finished runs are reused by key (docs/results/toy/runs),
+# a killed reproduction resumes. QUICK=1: a smoke run (fewer updates, one seed) into runs/reproduce-quick.
+# The world and its prepared data are made first when missing (the same verbs as pipeline-run, + the styled set).
+REPRODUCE_JOBS ?= $(PIPELINE_THREADS)
+reproduce-toy: venv
+	@test -f data/world/world.json || { echo "== world -> data/world"; OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) world $(PARAMS) --section world; }
+	@test -f data/prepared/videos/manifest.json || OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) data videos $(PARAMS) --section data_videos
+	@test -f data/prepared/images/manifest.json || OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) data images $(PARAMS) --section data_images
+	@test -f data/prepared/styled/manifest.json || OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) data images $(PARAMS) --section data_styled
+	$(MCM) reproduce --config toy --jobs $(REPRODUCE_JOBS) $(if $(QUICK),--quick)
 
 # Train the small world's networks (teacher, VAE, text encoder, discriminator backbone, evaluation networks)
 # into assets/toy from fixed seeds; resumable (a complete part is kept; the teacher resumes from its last

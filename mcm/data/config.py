@@ -50,6 +50,10 @@ class ImageDataConfig(StrictConfig):
     root: Optional[str] = Field(None, description="Root that relative image paths in the CSV resolve against.")
     path_column: str = Field("path", description="CSV column with the image path.")
     caption_column: str = Field("caption", description="CSV column with the caption.")
+    min_aesthetic: Optional[float] = Field(
+        None, description="source=csv: keep rows whose aesthetic_column >= this (the LAION-aes rule of `mcm data "
+        "images`, for stages that need a map-style set); None keeps all.")
+    aesthetic_column: str = Field("aesthetic", description="CSV column with the aesthetic score (min_aesthetic).")
     height: Optional[int] = Field(None, ge=8, description="Image height; None = data.height.")
     width: Optional[int] = Field(None, ge=8, description="Image width; None = data.width.")
     synthetic_size: int = Field(64, ge=1, description="Number of generated images (source=synthetic).")

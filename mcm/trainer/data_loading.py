@@ -90,13 +90,20 @@ class FramesAsImages(Dataset):
 class CsvImageDataset(Dataset):
     """Images listed in a CSV (path and caption columns), cover-cropped to height x width, in [-1, 1]."""
 
-    def __init__(self, path: str, root: Optional[str], path_column: str, caption_column: str, height: int, width: int):
+    def __init__(self, path: str, root: Optional[str], path_column: str, caption_column: str, height: int, width: int,
+                 min_aesthetic: Optional[float] = None, aesthetic_column: str = "aesthetic"):
         import pandas as pd
 
         table = pd.read_csv(path)
-        for column in (path_column, caption_column):
+        needed = (path_column, caption_column) + ((aesthetic_column,) if min_aesthetic is not None else ())
+        for column in needed:
             if column not in table.columns:
                 raise ValueError(f"images.path={path!r} has no column {column!r} (columns: {list(table.columns)})")
+        if min_aesthetic is not None:
+            table = table[table[aesthetic_column] >= min_aesthetic].reset_index(drop=True)
+            if table.empty:
+                raise ValueError(f"images.path={path!r}: no row has {aesthetic_column} >= images.min_aesthetic="
+                                 f"{min_aesthetic}")
         self.paths = [str(Path(root) / p) if root else str(p) for p in table[path_column]]
         self.captions = [str(c) for c in table[caption_column]]
         self.height, self.width = height, width
@@ -148,7 +155,8 @@ def build_image_dataset(cfg: MCMConfig, rank: int = 0, world_size: int = 1) -> O
         seed = cfg.train.seed + IMAGE_SEED_OFFSET
         return FramesAsImages(SyntheticVideoDataset(m.synthetic_size, cfg.data.num_frames, height, width, seed=seed))
     if m.source == "csv":
-        return CsvImageDataset(m.path, m.root, m.path_column, m.caption_column, height, width)
+        return CsvImageDataset(m.path, m.root, m.path_column, m.caption_column, height, width,
+                               min_aesthetic=m.min_aesthetic, aesthetic_column=m.aesthetic_column)
     if m.source == "shards":
         from mcm.data.shards import ImageShardDataset
 
