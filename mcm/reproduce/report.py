@@ -29,7 +29,18 @@ TABLE_METRICS = {
     "watermark_rate": ("watermark % ↓", True),
     "style_rate": ("style %", False),
     "collapsed_rate": ("collapsed %", True),
+    "sharpness": ("sharpness ↑", False),
 }
+#: The metrics each paper table shows (frame quality: the frame FD to M and sharpness; motion: motion_score).
+METRICS_OF_TABLE = {
+    "t12": ["fvd_toy", "prompt_acc", "fid_toy", "sharpness", "motion_score"],
+    "t4": ["fvd_toy", "prompt_acc", "motion_score", "collapsed_rate"],
+    "t5": ["fvd_toy", "prompt_acc", "motion_score"],
+    "t6": ["fvd_toy", "prompt_acc", "collapsed_rate"],
+    "t3": ["fid_toy", "watermark_rate", "style_rate", "motion_score", "prompt_acc"],
+}
+#: Rows and teacher samplers drawn in the curves figure (Tables 1/2).
+CURVE_METRICS = ("fvd_toy", "prompt_acc")
 VERDICT_COLOURS = {REPRODUCES: "#c8efc8", CONTRADICTED: "#f6c6c6", INCONCLUSIVE: "#eee", NOT_RUN: "#fff"}
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.6em 0 1.4em}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
@@ -68,25 +79,28 @@ def _claims_table(doc: dict[str, Any]) -> str:
 
 def _row_table(doc: dict[str, Any], table: str, prompt_set: str) -> str:
     steps = [str(s) for s in doc["eval_steps"]]
-    metrics = list(TABLE_METRICS)
+    metrics = METRICS_OF_TABLE.get(table, list(TABLE_METRICS))
     head = "".join(f"<th colspan={len(steps)}>{html.escape(TABLE_METRICS[m][0])}</th>" for m in metrics)
     sub = "".join(f"<th>{s}</th>" for _ in metrics for s in steps)
     body = []
     teacher = (doc.get("teacher") or {}).get("metrics", {}).get(prompt_set)
     if table == "t12" and teacher:
         for sampler in ("DDIM", "DPM++"):
-            cells = "".join(f"<td>{_fmt((teacher.get(f'{sampler}@{s}') or {}).get(m))}</td>" for m in metrics for s in steps)
+            cells = "".join(f"<td>{_fmt((teacher.get(f'{sampler}@{s}') or {}).get(m), _digits(m))}</td>"
+                            for m in metrics for s in steps)
             at50 = teacher.get(f"{sampler}@50") or {}
             body.append(f"<tr><td class=l>teacher {sampler}</td><td>1</td>{cells}</tr>")
             if at50:
                 body.append(f"<tr><td class=l>teacher {sampler} @ 50 steps</td><td>1</td>"
-                            + "".join(f"<td colspan={len(steps)}>{_fmt(at50.get(m))}</td>" for m in metrics) + "</tr>")
+                            + "".join(f"<td colspan={len(steps)}>{_fmt(at50.get(m), _digits(m))}</td>" for m in metrics)
+                            + "</tr>")
     for name, row in doc["rows"].items():
         if table not in row["tables"] or prompt_set not in row["summary"]:
             continue
         summary = row["summary"][prompt_set]
-        cells = "".join(f"<td title='{_iv((summary.get(s) or {}).get(m))}'>{_fmt(((summary.get(s) or {}).get(m) or {}).get('mean'))}"
-                        f"<br><span class=note>±{_half((summary.get(s) or {}).get(m))}</span></td>"
+        cells = "".join(f"<td title='{_iv((summary.get(s) or {}).get(m), _digits(m))}'>"
+                        f"{_fmt(((summary.get(s) or {}).get(m) or {}).get('mean'), _digits(m))}"
+                        f"<br><span class=note>±{_half((summary.get(s) or {}).get(m), _digits(m))}</span></td>"
                         for m in metrics for s in steps)
         body.append(f"<tr><td class=l>{html.escape(row['label'])}<br><span class=note>{name}</span></td>"
                     f"<td>{len(row['seeds_done'])}/{len(row['seeds_planned'])}</td>{cells}</tr>")
@@ -98,10 +112,14 @@ def _row_table(doc: dict[str, Any], table: str, prompt_set: str) -> str:
             + "".join(body) + "</table>")
 
 
-def _half(d: Optional[dict]) -> str:
+def _half(d: Optional[dict], digits: int = 1) -> str:
     if not d or d.get("low") is None:
         return "–"
-    return _fmt((d["high"] - d["low"]) / 2)
+    return _fmt((d["high"] - d["low"]) / 2, digits)
+
+
+def _digits(metric: str) -> int:
+    return 3 if metric == "sharpness" else 1
 
 
 def _gifs(doc: dict[str, Any]) -> str:
@@ -132,7 +150,55 @@ def _claim_details(doc: dict[str, Any]) -> str:
     return "".join(out) + "</table>"
 
 
-def render_html(doc: dict[str, Any], invocations: list[dict[str, Any]]) -> str:
+def write_curves(doc: dict[str, Any], path: Path, rows: tuple[str, ...] = ("lcm", "mcm")) -> Optional[Path]:
+    """Tables 1/2 as curves: each metric of ``CURVE_METRICS`` against sampling steps, per prompt set, for the
+    teacher's samplers and the rows' means (error bars: the 95% interval over seeds). None without data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = [p for p in ("seen", "zero_shot") if any(p in (doc["rows"].get(r) or {}).get("summary", {}) for r in rows)]
+    if not sets:
+        return None
+    steps = doc["eval_steps"]
+    fig, axes = plt.subplots(len(sets), len(CURVE_METRICS), figsize=(4.2 * len(CURVE_METRICS), 3.2 * len(sets)),
+                             squeeze=False)
+    teacher = (doc.get("teacher") or {}).get("metrics", {})
+    for i, prompt_set in enumerate(sets):
+        for j, metric in enumerate(CURVE_METRICS):
+            ax = axes[i][j]
+            for sampler, style in (("DDIM", "--"), ("DPM++", ":")):
+                ys = [(teacher.get(prompt_set, {}).get(f"{sampler}@{s}") or {}).get(metric) for s in steps]
+                if any(y is not None for y in ys):
+                    ax.plot(steps, ys, style, color="grey", marker=".", label=f"teacher {sampler}")
+                at50 = (teacher.get(prompt_set, {}).get(f"{sampler}@50") or {}).get(metric)
+                if at50 is not None:
+                    ax.axhline(at50, color="grey", lw=0.6, ls=style, alpha=0.6)
+            for row in rows:
+                summary = (doc["rows"].get(row) or {}).get("summary", {}).get(prompt_set, {})
+                pts = [(s, summary[str(s)][metric]) for s in steps if metric in summary.get(str(s), {})]
+                if not pts:
+                    continue
+                xs = [s for s, _ in pts]
+                ys = [d["mean"] for _, d in pts]
+                err = [[d["mean"] - d["low"] if d.get("low") is not None else 0 for _, d in pts],
+                       [d["high"] - d["mean"] if d.get("high") is not None else 0 for _, d in pts]]
+                ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=doc["rows"][row]["label"])
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(steps, [str(s) for s in steps])
+            ax.set_xlabel("sampling steps (thin lines: teacher at 50)")
+            ax.set_title(f"{TABLE_METRICS[metric][0]}, {prompt_set} prompts", fontsize=9)
+            ax.grid(alpha=0.3)
+            if i == 0 and j == 0:
+                ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def render_html(doc: dict[str, Any], invocations: list[dict[str, Any]], curves: Optional[str] = None) -> str:
     counts = {v: sum(c["verdict"] == v for c in doc["claims"]) for v in (REPRODUCES, CONTRADICTED, INCONCLUSIVE, NOT_RUN)}
     parts = [f"<!doctype html><meta charset=utf-8><title>MCM: the paper's tables in miniature</title><style>{STYLE}</style>",
              "<h1>MCM: the paper's tables in miniature (small video world)</h1>"]
@@ -166,6 +232,8 @@ def render_html(doc: dict[str, Any], invocations: list[dict[str, Any]]) -> str:
     for key, title in doc["tables"].items():
         sets = ["seen", "zero_shot"] if key == "t12" else ["seen"]
         body = "".join(_row_table(doc, key, p) for p in sets)
+        if key == "t12" and curves:
+            body = f"<img src='{curves}' style='image-rendering:auto;max-width:100%'>" + body
         if body:
             parts.append(f"<h2>{html.escape(title)}</h2>{body}")
     parts.append(_gifs(doc))
@@ -191,6 +259,7 @@ def write_results(cfg: ReproduceConfig, quick: bool, outcome: Any = None) -> dic
     doc["invocations"] = invocations
     path = results_path(cfg, quick)
     write_json_atomic(path, doc)
+    curves = write_curves(doc, out_dir / "curves.png")
     report = out_dir / REPORT_FILE
-    report.write_text(render_html(doc, invocations))
+    report.write_text(render_html(doc, invocations, curves.name if curves else None))
     return {"results": path, "report": report}

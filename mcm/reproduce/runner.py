@@ -376,8 +376,12 @@ class Outcome:
     wall_s: float
 
 
+def _echo(line: str) -> None:
+    print(line, flush=True)  # progress reaches a log file at once, not when the buffer fills
+
+
 def run_all(runs: list[Run], executor: Executor, jobs: int, progress_every_s: float,
-            echo: Callable[[str], None] = print) -> Outcome:
+            echo: Callable[[str], None] = _echo) -> Outcome:
     """Execute the runs whose result is missing or stale, ``jobs`` at a time, printing progress."""
     cached = [r.name for r in runs if is_finished(r)]
     todo = [r for r in runs if not is_finished(r)]
