@@ -13,6 +13,10 @@ import signal
 import sys
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _run(args: argparse.Namespace) -> int:
     from mcm.reproduce.config import load_reproduce_config
     from mcm.reproduce.report import write_results
@@ -26,9 +30,14 @@ def _run(args: argparse.Namespace) -> int:
     outcome = None
     if not args.report_only:
         # A plain `kill` stops the children too (their checkpoints stay: the next reproduction resumes).
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGTERM, _interrupt)
         runs = Planner(cfg, quick=args.quick).plan(args.rows)
-        outcome = run_all(runs, Executor(cfg, quick=args.quick), mode.jobs, mode.progress_every_s)
+        try:
+            outcome = run_all(runs, Executor(cfg, quick=args.quick), mode.jobs, mode.progress_every_s)
+        except KeyboardInterrupt:
+            print("reproduce: interrupted; finished runs are kept and the next `mcm reproduce` resumes the others "
+                  "from their checkpoints", file=sys.stderr)
+            return 130
     paths = write_results(cfg, quick=args.quick, outcome=outcome)
     print(f"wrote {paths['results']} and {paths['report']}")
     if outcome is not None and outcome.failed:

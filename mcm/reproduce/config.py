@@ -121,12 +121,9 @@ class ReproduceConfig(StrictConfig):
     @model_validator(mode="after")
     def _references(self):
         for name, row in self.rows.items():
-            unknown = [t for t in row.tables if t not in self.tables]
-            if unknown:
-                raise ValueError(f"rows.{name}.tables: unknown table(s) {unknown} (known: {sorted(self.tables)})")
-            missing = [p for p in row.prompt_sets if p not in self.prompt_sets]
-            if missing:
-                raise ValueError(f"rows.{name}.prompt_sets: unknown prompt set(s) {missing}")
+            _check_known(f"rows.{name}.tables", "table", row.tables, self.tables)
+            _check_known(f"rows.{name}.prompt_sets", "prompt set", row.prompt_sets, self.prompt_sets)
+        _check_known("gif_rows", "row", self.gif_rows, self.rows)
         for i, claim in enumerate(self.claims):
             where = f"claims[{i}] ({claim.claim!r})"
             if claim.table not in self.tables:
@@ -134,15 +131,11 @@ class ReproduceConfig(StrictConfig):
             for side in (claim.a, claim.b):
                 if not side.startswith("teacher:") and side not in self.rows:
                     raise ValueError(f"{where}: unknown row {side!r} (rows: {', '.join(self.rows)})")
-            for side in (claim.a, claim.b):
                 if side in self.rows and claim.prompt_set not in self.rows[side].prompt_sets:
                     raise ValueError(f"{where}: row {side!r} is not evaluated on prompt set {claim.prompt_set!r}")
             bad_steps = [s for s in claim.steps if s not in self.eval_steps]
             if bad_steps:
                 raise ValueError(f"{where}: steps {bad_steps} are not in eval_steps {self.eval_steps}")
-        unknown_gif = [r for r in self.gif_rows if r not in self.rows]
-        if unknown_gif:
-            raise ValueError(f"gif_rows: unknown row(s) {unknown_gif}")
         return self
 
     def seeds_of(self, row: str, quick: bool = False) -> list[int]:
@@ -158,6 +151,12 @@ class ReproduceConfig(StrictConfig):
             "eval_steps": list(self.quick.eval_steps), "teacher_steps": list(self.quick.teacher_steps),
             "work_dir": self.quick.work_dir, "results_dir": self.quick.results_dir,
         })
+
+
+def _check_known(field: str, what: str, values: list[str], known: Any) -> None:
+    missing = [v for v in values if v not in known]
+    if missing:
+        raise ValueError(f"{field}: unknown {what}(s) {missing} (known: {', '.join(known)})")
 
 
 def load_reproduce_config(name_or_path: str | Path, sets: Optional[list[str]] = None) -> ReproduceConfig:

@@ -7,9 +7,9 @@ A run's key hashes (sha256, as JSON with sorted keys):
   backbone, the video and image shards;
 * the evaluation: the eval section (seed, batch, protocol thresholds), the evaluation networks, the clean
   image set's table, each prompt file and its reference clips (all by content), the prompt limit and steps;
-* the code version: the content of the library's Python files that decide the numbers (every module of
-  ``mcm`` except the reproduction's own orchestration and the report writers, whose edits cannot change a
-  number).
+* the code version: the content of the library's Python files that decide the numbers (``CODE_PARTS``: the
+  packages the distill and eval verbs run, and those verbs), so that adding an unrelated module (export,
+  serving, the pipeline's components) or editing the report writers keeps every finished run valid.
 
 Content hashes of folders are computed once per process (:class:`Digests`).
 """
@@ -24,21 +24,29 @@ from typing import Any, Iterable
 from mcm.eval.baseline_cache import content_digest
 
 KEY_CHARS = 16
-#: Files of the mcm package whose edits cannot change a reproduction's numbers (relative to the package).
-CODE_EXCLUDED = ("reproduce/", "cli/reproduce.py", "cli/report.py", "eval/overview.py", "eval/report.py")
+#: Parts of the mcm package (relative to it: a folder ending in "/" or a file) whose code decides the numbers
+#: of a training run and its evaluation, and files inside them that only write reports.
+CODE_PARTS = ("config/", "data/", "discriminator/", "distill/", "eval/", "motion/", "runs/", "sampler/", "student/",
+              "teachers/", "trainer/", "trajectories/", "utils/", "world/", "cli/distill.py", "cli/eval.py",
+              "cli/yaml_args.py")
+CODE_EXCLUDED = ("eval/overview.py", "eval/report.py")
 
 
 def digest_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _in(rel: str, parts: tuple[str, ...]) -> bool:
+    return any(rel == p or (p.endswith("/") and rel.startswith(p)) for p in parts)
+
+
 def code_version(package_dir: Path | None = None) -> str:
-    """sha256 of the names and bytes of the ``mcm`` package's Python files, ``CODE_EXCLUDED`` left out."""
+    """sha256 of the names and bytes of the Python files of ``CODE_PARTS`` (``CODE_EXCLUDED`` left out)."""
     root = Path(package_dir) if package_dir is not None else Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
         rel = f.relative_to(root).as_posix()
-        if any(rel == ex or (ex.endswith("/") and rel.startswith(ex)) for ex in CODE_EXCLUDED):
+        if not _in(rel, CODE_PARTS) or _in(rel, CODE_EXCLUDED):
             continue
         h.update(rel.encode())
         h.update(f.read_bytes())

@@ -43,6 +43,8 @@ CommandRunner = Callable[[list[str], Path, dict[str, str]], int]
 #: Child processes running now (terminated when the reproduction is interrupted).
 _ACTIVE: set[subprocess.Popen] = set()
 _ACTIVE_LOCK = threading.Lock()
+#: Set when the reproduction is interrupted: no new child starts.
+_STOPPING = threading.Event()
 
 
 @dataclass
@@ -205,8 +207,10 @@ def subprocess_runner(argv: list[str], log_file: Path, env: dict[str, str]) -> i
     with open(log_file, "a") as out:
         out.write(f"$ {' '.join(argv)}\n")
         out.flush()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         with _ACTIVE_LOCK:
+            if _STOPPING.is_set():
+                raise RuntimeError("the reproduction is being interrupted")
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
             _ACTIVE.add(proc)
         try:
             return proc.wait()
@@ -218,6 +222,7 @@ def subprocess_runner(argv: list[str], log_file: Path, env: dict[str, str]) -> i
 def terminate_children(timeout_s: float = 10.0) -> None:
     """Stop every running child (an interrupted reproduction leaves checkpoints, resumed by the next one)."""
     with _ACTIVE_LOCK:
+        _STOPPING.set()
         procs = list(_ACTIVE)
     for proc in procs:
         proc.terminate()
@@ -383,6 +388,7 @@ def _echo(line: str) -> None:
 def run_all(runs: list[Run], executor: Executor, jobs: int, progress_every_s: float,
             echo: Callable[[str], None] = _echo) -> Outcome:
     """Execute the runs whose result is missing or stale, ``jobs`` at a time, printing progress."""
+    _STOPPING.clear()
     cached = [r.name for r in runs if is_finished(r)]
     todo = [r for r in runs if not is_finished(r)]
     total = len(runs)
