@@ -20,7 +20,7 @@ export OMP_NUM_THREADS ?= 1
 MCM := $(VENV)/bin/mcm
 PARAMS := --config params.yaml
 
-.PHONY: venv test test-fast pipeline-run reproduce-toy bench toy-assets clean
+.PHONY: venv serve-venv test test-fast pipeline-run reproduce-toy serve bench toy-assets clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,12 +28,25 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import torch, torchvision, diffusers, peft, accelerate"
 	touch $(STAMP)
 
+# The serving environment: nvidia-pytriton (its tritonserver binary with the Python backend) pins numpy below 2,
+# which mcm's data stack cannot use, so the server runs from its own venv; its models borrow torch, onnxruntime
+# and transformers from $(VENV) (mcm.serve.server). Same interpreter as $(VENV) (the backend stub links it).
+SERVE_VENV ?= $(VENV)-serve
+SERVE_STAMP := $(SERVE_VENV)/.mcm-serve-deps-1
+PYTRITON_PINS := nvidia-pytriton==0.7.0 "numpy<2"
+$(SERVE_STAMP):
+	test -x $(SERVE_VENV)/bin/python || $(PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/pip install -q $(PYTRITON_PINS) $(QUIET_PIP)
+	touch $(SERVE_STAMP)
+
+serve-venv: $(SERVE_STAMP)
+
 venv: $(STAMP)
 	@# The editable install points at this checkout (a cached venv may come from another clone).
 	$(PY) -m pip install -q --no-deps -e . $(QUIET_PIP)
 
-test: venv
-	$(PY) -m pytest -q
+test: venv serve-venv
+	MCM_SERVE_VENV=$(SERVE_VENV) $(PY) -m pytest -q
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
@@ -76,6 +89,16 @@ reproduce-toy: venv
 TOY_THREADS ?= 1
 toy-assets: venv
 	OMP_NUM_THREADS=$(TOY_THREADS) $(VENV)/bin/mcm world assets --out assets/toy --set threads=$(TOY_THREADS)
+
+# Serve the newest run (runs/LATEST, e.g. make pipeline-run's student) on localhost with a real Triton server:
+# export it (diffusers format + ONNX parts), generate the model repository, start tritonserver from $(SERVE_VENV).
+SERVE_PORT ?= 8000
+SERVE_BACKEND ?= python
+serve: venv serve-venv
+	@test -e runs/LATEST || { echo "no runs/LATEST: run make pipeline-run (or mcm distill) first"; exit 2; }
+	$(MCM) export --checkpoint runs/LATEST --out exports/LATEST
+	$(MCM) serve repository --export exports/LATEST --out serving/repository --backend $(SERVE_BACKEND)
+	$(MCM) serve start --repository serving/repository --venv $(SERVE_VENV) --port $(SERVE_PORT)
 
 bench: venv
 	$(PY) bench/train_step.py --quick

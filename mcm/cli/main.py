@@ -15,7 +15,7 @@ import sys
 
 # Verb modules; optional ones (their extras may be missing) are skipped when they fail to import.
 VERBS = ("config", "distill", "sample", "world")
-OPTIONAL_VERBS = ("data", "eval", "report", "convert", "reproduce", "export")
+OPTIONAL_VERBS = ("data", "eval", "report", "convert", "reproduce", "export", "serve", "generate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,61 @@
+"""``mcm serve``: a Triton model repository from an exported student, and a local server on it.
+
+    mcm serve repository --export exports/toy --out serving/repository [--backend python|onnxruntime|tensorrt]
+    mcm serve start --repository serving/repository [--venv .venv-serve] [--port 8000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def _repository(args: argparse.Namespace) -> int:
+    from mcm.serve.repository import RepositoryConfig, build_repository
+
+    cfg = RepositoryConfig(backend=args.backend, max_batch=args.max_batch, max_queue_size=args.max_queue_size,
+                           instances=args.instances)
+    out = build_repository(args.export, args.out, cfg)
+    print(f"model repository: {out} (student, text_encoder, unet, vae_decoder; part backend {args.backend})")
+    return 0
+
+
+def _start(args: argparse.Namespace) -> int:
+    from mcm.serve.server import start_server
+
+    server = start_server(args.repository, venv=args.venv, http_port=args.port, loopback_only=not args.public)
+    try:
+        server.wait_ready(args.ready_timeout)
+        print(f"serving {args.repository} at http://{server.url} (gRPC :{server.grpc_port}, metrics "
+              f"http://localhost:{server.metrics_port}/metrics); Ctrl-C stops it", flush=True)
+        print(f"try: mcm generate --url {server.url} --prompt 'a red circle moving left' --steps 4 --out video.mp4",
+              flush=True)
+        while server.process.poll() is None:
+            time.sleep(1)
+        return server.process.returncode or 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` verb."""
+    p = subparsers.add_parser("serve", help="Triton model repository of an exported student; a local server")
+    sub = p.add_subparsers(dest="serve_verb", required=True)
+    r = sub.add_parser("repository", help="write the model repository from `mcm export` output")
+    r.add_argument("--export", required=True, help="folder written by mcm export (diffusers folder + onnx/)")
+    r.add_argument("--out", required=True, help="model repository folder (replaced)")
+    r.add_argument("--backend", default="python", choices=("python", "onnxruntime", "tensorrt"),
+                   help="backend of the part models (python: onnxruntime inside the Python backend)")
+    r.add_argument("--max-batch", type=int, default=8, help="videos per batch (dynamic batching)")
+    r.add_argument("--max-queue-size", type=int, default=16, help="waiting requests; more answer UNAVAILABLE")
+    r.add_argument("--instances", type=int, default=1, help="instances of each model")
+    r.set_defaults(func=_repository)
+    s = sub.add_parser("start", help="start tritonserver from the serving environment on a repository")
+    s.add_argument("--repository", required=True)
+    s.add_argument("--venv", default=".venv-serve", help="the serving environment (make serve-venv)")
+    s.add_argument("--port", type=int, default=8000, help="HTTP port (gRPC +1, metrics +2)")
+    s.add_argument("--public", action="store_true", help="listen on every interface (default: loopback only)")
+    s.add_argument("--ready-timeout", type=float, default=180.0)
+    s.set_defaults(func=_start)

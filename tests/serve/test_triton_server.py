@@ -1,0 +1,138 @@
+"""A real Triton server on this CPU (the nvidia-pytriton wheel's tritonserver, from the serving environment that
+`make serve-venv` builds): the served student equals the in-process sampler, malformed requests are rejected with
+a message naming the problem, a burst beyond the queue is answered UNAVAILABLE, and the server stays healthy.
+
+The serving environment comes from MCM_SERVE_VENV (`make test` sets it) or .venv-serve; without either the
+tests skip and say how to get one."""
+
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mcm.config.load import load_config
+from mcm.export.diffusers_student import export_diffusers
+from mcm.export.onnx_parts import export_onnx
+from mcm.sampler.api import VideoGenerator
+from mcm.serve.repository import RepositoryConfig, build_repository
+from mcm.student.lora import add_lora, lora_layers, merge_lora
+from mcm.teachers.registry import load_teacher
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVE_VENV = Path(os.environ.get("MCM_SERVE_VENV", ROOT / ".venv-serve"))
+PROMPT = "a red ball"
+#: Served against in-process videos, in uint8 levels (the same float32 arithmetic: measured 0).
+TOLERANCE_LEVELS = 1
+
+pytestmark = pytest.mark.skipif(not (SERVE_VENV / "bin" / "python").exists(),
+                                reason=f"no serving environment at {SERVE_VENV}: run `make serve-venv`")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from mcm.serve.server import start_server
+
+    tmp = tmp_path_factory.mktemp("serve")
+    cfg = load_config("tiny")
+    teacher = load_teacher(cfg.teacher)
+    add_lora(teacher.network, cfg.student, teacher.lora_targets, seed=0)
+    g = torch.Generator().manual_seed(1)
+    for layer in lora_layers(teacher.network):
+        for key in layer.lora_B:
+            layer.lora_B[key].weight.data.normal_(0, 0.05, generator=g)
+    teacher.network.requires_grad_(False)
+    want = {}
+    for steps, seed in ((1, 7), (4, 7), (4, 8)):
+        video = VideoGenerator(teacher, cfg, "lcm", steps, 1.0, cfg.data.num_frames)([PROMPT], [seed])[0]
+        want[steps, seed] = np.round(video.permute(0, 2, 3, 1).numpy() * 255)
+    export_diffusers(teacher, cfg, tmp / "export")
+    merge_lora(teacher.network)
+    export_onnx(teacher, cfg, tmp / "export", echo=lambda _: None)
+    repo = build_repository(tmp / "export", tmp / "repository",
+                            RepositoryConfig(max_batch=2, max_queue_size=2, queue_delay_us=500))
+    port = free_port()
+    server = start_server(repo, venv=SERVE_VENV, http_port=port, grpc_port=free_port(), metrics_port=free_port())
+    try:
+        server.wait_ready(180)
+        yield server, want, cfg
+    finally:
+        server.stop()
+
+
+def test_served_student_equals_the_in_process_sampler(served):
+    from mcm.serve.client import generate
+
+    server, want, cfg = served
+    for (steps, seed), expected in want.items():
+        got = generate(server.url, PROMPT, steps=steps, seed=seed)
+        assert got.dtype == np.uint8 and got.shape == (cfg.data.num_frames, cfg.data.height, cfg.data.width, 3)
+        assert np.abs(got.astype(float) - expected).max() <= TOLERANCE_LEVELS, (steps, seed)
+    assert np.abs(want[4, 7] - want[4, 8]).max() > 10  # the seed matters: the comparison can fail
+
+
+def test_malformed_requests_are_rejected_and_the_server_stays_up(served):
+    import tritonclient.http as http
+
+    from mcm.serve.client import GenerationError, generate, request_inputs
+
+    server, want, cfg = served
+    cases = {
+        "PROMPT is empty": dict(prompt="   ", steps=2),
+        "STEPS=0 is outside 1-8": dict(prompt="x", steps=0),
+        "STEPS=9 is outside 1-8": dict(prompt="x", steps=9),
+        "PROMPT has 301 characters; at most 300": dict(prompt="x" * 301, steps=2),
+        f"exactly {cfg.data.num_frames} frames": dict(prompt="x", steps=2, frames=cfg.data.num_frames + 1),
+        "SEED=-1 must be >= 0": dict(prompt="x", steps=2, seed=-1),
+    }
+    for message, request in cases.items():
+        request.setdefault("seed", 1)
+        with pytest.raises(GenerationError, match=message.replace("(", r"\(")):
+            generate(server.url, **request)
+    # A wrong type is refused by Triton itself, naming the input and the expected type.
+    client = http.InferenceServerClient(url=server.url)
+    inputs = request_inputs("x", 2, 1)
+    bad = http.InferInput("STEPS", [1, 1], "FP32")
+    bad.set_data_from_numpy(np.array([[2.0]], dtype=np.float32))
+    with pytest.raises(Exception, match="STEPS"):
+        client.infer("student", [inputs[0], bad, inputs[2]])
+    assert server.ready()
+    got = generate(server.url, PROMPT, steps=4, seed=7)
+    assert np.abs(got.astype(float) - want[4, 7]).max() <= TOLERANCE_LEVELS
+
+
+def test_a_burst_beyond_the_queue_is_answered_unavailable(served):
+    import tritonclient.http as http
+
+    from mcm.serve.client import GenerationError, generate
+
+    server, want, cfg = served
+    outcomes = []
+
+    def one(i):
+        client = http.InferenceServerClient(url=server.url, concurrency=1)
+        try:
+            video = generate(server.url, PROMPT, steps=8, seed=100 + i, client=client)
+            return "ok", video
+        except GenerationError as err:
+            return str(err), None
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        outcomes = list(pool.map(one, range(48)))
+    admitted = [o for o in outcomes if o[0] == "ok"]
+    refused = [o[0] for o in outcomes if o[0] != "ok"]
+    assert admitted and refused, "the burst should both fill the queue and be partly served"
+    assert all("queue" in r.lower() for r in refused), refused[:3]  # "Exceeds maximum queue size": UNAVAILABLE
+    assert all(v.shape == (cfg.data.num_frames, cfg.data.height, cfg.data.width, 3) for _, v in admitted)
+    assert server.ready()
+    got = generate(server.url, PROMPT, steps=1, seed=7)
+    assert np.abs(got.astype(float) - want[1, 7]).max() <= TOLERANCE_LEVELS
