@@ -44,4 +44,7 @@ def generate(url: str, prompt: str, steps: int = 4, seed: int = 0, frames: Optio
                               outputs=[http.InferRequestedOutput("VIDEO")])
     except InferenceServerException as err:
         raise GenerationError(f"{model}: {err.message() if hasattr(err, 'message') else err}") from None
+    except OSError as err:  # refused, reset, unreachable, timed out
+        raise GenerationError(f"cannot reach the server at {url} ({type(err).__name__}: {err}); start one with "
+                              "`make serve` or `mcm serve start`") from None
     return result.as_numpy("VIDEO")[0]
