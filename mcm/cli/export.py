@@ -12,19 +12,22 @@ import argparse
 
 def _run(args: argparse.Namespace) -> int:
     from mcm.export.diffusers_student import export_diffusers
-    from mcm.export.onnx_parts import export_onnx, tensorrt_unavailable_reason
+    from mcm.export.onnx_parts import export_onnx, export_teacher_unet, tensorrt_unavailable_reason
     from mcm.sampler.student import load_student
     from mcm.student.lora import merge_lora
 
     teacher, cfg = load_student(args.checkpoint)
     teacher.network.requires_grad_(False)
     formats = args.format or ["diffusers", "onnx"]
+    teacher_unet = None
+    if "onnx" in formats:  # the served baseline: the teacher's UNet, exported before the LoRA is merged
+        teacher_unet = export_teacher_unet(teacher, cfg, args.out, tolerance=args.onnx_tolerance)
     if "diffusers" in formats:
         info = export_diffusers(teacher, cfg, args.out, source=str(args.checkpoint))
         print(f"diffusers: {args.out} ({', '.join(info['files'])})")
     if "onnx" in formats:
         merge_lora(teacher.network)  # a no-op when the diffusers export merged it already
-        export_onnx(teacher, cfg, args.out, tolerance=args.onnx_tolerance)
+        export_onnx(teacher, cfg, args.out, tolerance=args.onnx_tolerance, teacher_unet=teacher_unet)
         if args.tensorrt:
             reason = tensorrt_unavailable_reason()
             if reason:

@@ -9,6 +9,9 @@ student's training clip size): the UNet traces its frame count into reshapes.
     text_encoder.onnx   input_ids (B, L) int64                                 -> text_states (B, L, D)
     unet.onnx           sample (B, C, F, h, w), timestep (B,) int64, text_states -> noise_pred (B, C, F, h, w)
     vae_decoder.onnx    latents (N, C, h, w), already divided by the VAE's scaling factor -> pixels (N, 3, H, W)
+    teacher_unet.onnx   (``export_teacher_unet``) the same UNet with the LoRA disabled: the served baseline
+
+The teacher's UNet is exported from the student's network with its adapters disabled, before the LoRA is merged.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -121,9 +124,37 @@ def check_part(spec: PartSpec, path: Path, batches: tuple[int, ...] = CHECK_BATC
     return worst
 
 
+def export_teacher_unet(teacher: Teacher, cfg: MCMConfig, out: str | Path, tolerance: float = DEFAULT_TOLERANCE,
+                        frames: int | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """``out/onnx/teacher_unet.onnx``: the UNet with the student's LoRA disabled (call before merging it)."""
+    from mcm.student.lora import adapters_disabled, lora_layers
+
+    if not lora_layers(teacher.network):
+        raise ValueError("the network carries no LoRA (merged already?): export the teacher's UNet before merging")
+    folder = Path(out) / ONNX_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = next(s for s in part_specs(teacher, cfg, frames or cfg.data.num_frames) if s.name == "unet")
+    spec.name = "teacher_unet"
+    path = folder / "teacher_unet.onnx"
+    with adapters_disabled(teacher.network):
+        export_part(spec, path)
+        err = check_part(spec, path)
+    echo(f"onnx teacher_unet: {path.stat().st_size / 2**20:.1f} MB, max |onnxruntime - torch| = {err:.2e}")
+    if not err <= tolerance:
+        raise ValueError(f"onnx part teacher_unet: max abs error {err:.3g} exceeds the bound {tolerance:g}")
+    return {"file": path.name, "max_abs_error": err, "guidance": default_guidance(cfg)}
+
+
+def default_guidance(cfg: MCMConfig) -> float:
+    """The teacher baseline's standard CFG scale g: the middle of the distillation's w range, plus one."""
+    return (cfg.teacher.guidance_min + cfg.teacher.guidance_max) / 2 + 1
+
+
 def export_onnx(teacher: Teacher, cfg: MCMConfig, out: str | Path, tolerance: float = DEFAULT_TOLERANCE,
-                frames: int | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Export the merged student's parts to ``out/onnx`` and check each against PyTorch (see the module doc)."""
+                frames: int | None = None, echo: Callable[[str], None] = print,
+                teacher_unet: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """Export the merged student's parts to ``out/onnx`` and check each against PyTorch (see the module doc);
+    ``teacher_unet`` is :func:`export_teacher_unet`'s record, kept in parts.json."""
     folder = Path(out) / ONNX_DIR
     folder.mkdir(parents=True, exist_ok=True)
     frames = frames or cfg.data.num_frames
@@ -141,7 +172,10 @@ def export_onnx(teacher: Teacher, cfg: MCMConfig, out: str | Path, tolerance: fl
         parts[spec.name] = {"file": path.name, "max_abs_error": err, "inputs": {k: [None, *v.shape[1:]] for k, v in
                                                                               example.items()}, "output": spec.output}
     info = {"opset": OPSET, "frames": frames, "height": cfg.data.height, "width": cfg.data.width,
-            "vae_scaling_factor": float(teacher.vae.config.scaling_factor), "tolerance": tolerance, "parts": parts}
+            "vae_scaling_factor": float(teacher.vae.config.scaling_factor), "tolerance": tolerance, "parts": parts,
+            "schedule": dict(teacher.schedule)}
+    if teacher_unet is not None:
+        info["teacher_unet"] = teacher_unet
     (folder / PARTS_FILE).write_text(json.dumps(info, indent=1) + "\n")
     return info
 

@@ -6,6 +6,8 @@
     vae_decoder/    latents FP32 [C, h, w] (divided by the VAE's scaling factor) -> pixels FP32 [3, H, W]
     student/        PROMPT BYTES [1], STEPS INT32 [1], SEED INT64 [1], FRAMES INT32 [1] (optional)
                     -> VIDEO UINT8 [F, H, W, 3]      (Python backend: the LCM loop, calling the three above)
+    teacher_unet/   the teacher's UNet (the LoRA disabled), when the export has it
+    teacher/        + GUIDANCE FP32 [1] (optional): the teacher's guided DDIM at 1-50 steps, the baseline
 
 The part models use ``backend``: ``python`` (onnxruntime inside a Python-backend model: the only backend of the
 nvidia-pytriton wheel's tritonserver, used by the tests), ``onnxruntime`` (Triton's ONNX Runtime backend) or
@@ -29,6 +31,9 @@ MODELS_PACKAGE = "mcm.serve.triton_models"
 BACKENDS = ("python", "onnxruntime", "tensorrt")
 STUDENT_MODEL = "student"
 MAX_STEPS = 8
+TEACHER_MODEL = "teacher"
+MAX_TEACHER_STEPS = 50
+PIPELINE_COMMON = "pipeline_common.py"
 
 
 @dataclass
@@ -39,6 +44,7 @@ class RepositoryConfig:
     queue_delay_us: int = 2000       # how long the batcher waits to fill a batch
     instances: int = 1               # instances of each model
     max_prompt_chars: int = 300
+    teacher_guidance_max: float = 30.0  # largest CFG scale a teacher request may ask for
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -86,6 +92,38 @@ def lcm_schedule(scheduler: Any, steps: int) -> dict[str, list]:
     return out
 
 
+def ddim_schedule(schedule: dict[str, Any], steps: int) -> dict[str, list]:
+    """Per step of the teacher's ``steps``-step trailing DDIM: timestep, abar_t, abar_prev (as
+    ``mcm.sampler.baselines.TrailingDDIMScheduler.step`` reads them; abar_prev = 1 after the last step)."""
+    from types import SimpleNamespace
+
+    from mcm.sampler.baselines import CLEAN_END, build_teacher_scheduler
+
+    scheduler = build_teacher_scheduler(SimpleNamespace(schedule=schedule), "ddim")
+    scheduler.set_timesteps(steps)
+    out: dict[str, list] = {"timesteps": [], "alpha": [], "alpha_prev": []}
+    for t in scheduler.timesteps.tolist():
+        prev = scheduler.previous_timestep(t)
+        out["timesteps"].append(int(t))
+        out["alpha"].append(float(scheduler.alphas_cumprod[t]))
+        out["alpha_prev"].append(float(scheduler.alphas_cumprod[prev]) if prev != CLEAN_END
+                                 else float(scheduler.final_alpha_cumprod))
+    return out
+
+
+def _pipeline_model(out: Path, name: str, template: str, settings: dict[str, Any], export_dir: Path,
+                    inputs: list[str], outputs: list[str], cfg: "RepositoryConfig") -> None:
+    templates = resources.files(MODELS_PACKAGE)
+    folder = out / name
+    (folder / "1").mkdir(parents=True)
+    (folder / "1" / "schedule.json").write_text(json.dumps(settings, indent=1) + "\n")
+    (folder / "1" / "model.py").write_text(templates.joinpath(template).read_text())
+    (folder / "1" / PIPELINE_COMMON).write_text(templates.joinpath(PIPELINE_COMMON).read_text())
+    shutil.copytree(export_dir / "tokenizer", folder / "1" / "tokenizer")
+    (folder / "config.pbtxt").write_text(model_config(name, "python", cfg.max_batch, inputs, outputs, cfg.instances,
+                                                      cfg.queue_delay_us, cfg.max_queue_size))
+
+
 def build_repository(export_dir: str | Path, out: str | Path, cfg: RepositoryConfig | None = None) -> Path:
     """Write the model repository of the exported student in ``export_dir`` (``mcm export``: the diffusers
     folder and ``onnx/``) into ``out``; returns ``out``."""
@@ -112,6 +150,9 @@ def build_repository(export_dir: str | Path, out: str | Path, cfg: RepositoryCon
         "vae_decoder": ([_tensor("latents", "TYPE_FP32", shapes["vae_decoder"]["latents"][1:])],
                         [_tensor("pixels", "TYPE_FP32", [3, parts["height"], parts["width"]])], parts["frames"]),
     }
+    if "teacher_unet" in parts:
+        io["teacher_unet"] = (io["unet"][0], io["unet"][1], 2)  # cond + uncond of each video
+        parts["parts"]["teacher_unet"] = parts["teacher_unet"]
     for name, (inputs, outputs, per_video) in io.items():
         folder = out / name
         (folder / "1").mkdir(parents=True)
@@ -128,21 +169,21 @@ def build_repository(export_dir: str | Path, out: str | Path, cfg: RepositoryCon
 
     scheduler = LCMScheduler.from_pretrained(export_dir / "scheduler")
     c, f, h, w = shapes["unet"]["sample"][1:]
-    settings = {
+    common = {
         "frames": parts["frames"], "height": parts["height"], "width": parts["width"], "latent_shape": [c, f, h, w],
         "vae_scaling_factor": parts["vae_scaling_factor"], "max_prompt_chars": cfg.max_prompt_chars,
         "text_max_length": shapes["text_encoder"]["input_ids"][1],
-        "steps": {str(n): lcm_schedule(scheduler, n) for n in range(1, MAX_STEPS + 1)},
     }
-    student = out / STUDENT_MODEL
-    (student / "1").mkdir(parents=True)
-    (student / "1" / "schedule.json").write_text(json.dumps(settings, indent=1) + "\n")
-    (student / "1" / "model.py").write_text(templates.joinpath("student_pipeline.py").read_text())
-    shutil.copytree(export_dir / "tokenizer", student / "1" / "tokenizer")
-    frames_shape = [parts["frames"], parts["height"], parts["width"], 3]
-    (student / "config.pbtxt").write_text(model_config(
-        STUDENT_MODEL, "python", cfg.max_batch,
-        [_tensor("PROMPT", "TYPE_STRING", [1]), _tensor("STEPS", "TYPE_INT32", [1]), _tensor("SEED", "TYPE_INT64", [1]),
-         _tensor("FRAMES", "TYPE_INT32", [1], optional=True)],
-        [_tensor("VIDEO", "TYPE_UINT8", frames_shape)], cfg.instances, cfg.queue_delay_us, cfg.max_queue_size))
+    request = [_tensor("PROMPT", "TYPE_STRING", [1]), _tensor("STEPS", "TYPE_INT32", [1]),
+               _tensor("SEED", "TYPE_INT64", [1]), _tensor("FRAMES", "TYPE_INT32", [1], optional=True)]
+    video = [_tensor("VIDEO", "TYPE_UINT8", [parts["frames"], parts["height"], parts["width"], 3])]
+    _pipeline_model(out, STUDENT_MODEL, "student_pipeline.py",
+                    {**common, "steps": {str(n): lcm_schedule(scheduler, n) for n in range(1, MAX_STEPS + 1)}},
+                    export_dir, request, video, cfg)
+    if "teacher_unet" in parts:
+        teacher = {**common, "guidance_default": parts["teacher_unet"]["guidance"],
+                   "guidance_max": cfg.teacher_guidance_max,
+                   "steps": {str(n): ddim_schedule(parts["schedule"], n) for n in range(1, MAX_TEACHER_STEPS + 1)}}
+        _pipeline_model(out, TEACHER_MODEL, "teacher_pipeline.py", teacher, export_dir,
+                        request + [_tensor("GUIDANCE", "TYPE_FP32", [1], optional=True)], video, cfg)
     return out

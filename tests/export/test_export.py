@@ -137,7 +137,9 @@ def test_export_cli_from_a_run_folder(tmp_path, capsys):
                  "--set", "train.validate_every=0"]) == 0
     assert main(["export", "--checkpoint", str(run), "--out", str(tmp_path / "out"), "--tensorrt"]) == 0
     out = capsys.readouterr().out
-    assert "diffusers:" in out and "onnx unet" in out
+    assert "diffusers:" in out and "onnx unet" in out and "onnx teacher_unet" in out
     assert "tensorrt: skipped" in out or "tensorrt:" in out
     assert (tmp_path / "out" / "model_index.json").is_file() and (tmp_path / "out" / "onnx" / "unet.onnx").is_file()
+    parts = json.loads((tmp_path / "out" / "onnx" / "parts.json").read_text())
+    assert parts["teacher_unet"]["max_abs_error"] <= 1e-3 and parts["teacher_unet"]["guidance"] == 11.0
     assert main(["export", "--checkpoint", str(tmp_path / "nothing"), "--out", str(tmp_path / "o2")]) == 2

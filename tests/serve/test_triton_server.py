@@ -16,7 +16,7 @@ import torch
 
 from mcm.config.load import load_config
 from mcm.export.diffusers_student import export_diffusers
-from mcm.export.onnx_parts import export_onnx
+from mcm.export.onnx_parts import default_guidance, export_onnx, export_teacher_unet
 from mcm.sampler.api import VideoGenerator
 from mcm.serve.repository import RepositoryConfig, build_repository
 from mcm.student.lora import add_lora, lora_layers, merge_lora
@@ -55,9 +55,14 @@ def served(tmp_path_factory):
     for steps, seed in ((1, 7), (4, 7), (4, 8)):
         video = VideoGenerator(teacher, cfg, "lcm", steps, 1.0, cfg.data.num_frames)([PROMPT], [seed])[0]
         want[steps, seed] = np.round(video.permute(0, 2, 3, 1).numpy() * 255)
+    guidance = default_guidance(cfg)
+    for steps in (2, 6):  # the teacher's guided DDIM (LoRA disabled), the served baseline
+        video = VideoGenerator(teacher, cfg, "ddim", steps, guidance, cfg.data.num_frames)([PROMPT], [7])[0]
+        want["teacher", steps] = np.round(video.permute(0, 2, 3, 1).numpy() * 255)
+    record = export_teacher_unet(teacher, cfg, tmp / "export", echo=lambda _: None)
     export_diffusers(teacher, cfg, tmp / "export")
     merge_lora(teacher.network)
-    export_onnx(teacher, cfg, tmp / "export", echo=lambda _: None)
+    export_onnx(teacher, cfg, tmp / "export", echo=lambda _: None, teacher_unet=record)
     repo = build_repository(tmp / "export", tmp / "repository",
                             RepositoryConfig(max_batch=2, max_queue_size=2, queue_delay_us=500))
     port = free_port()
@@ -74,10 +79,23 @@ def test_served_student_equals_the_in_process_sampler(served):
 
     server, want, cfg = served
     for (steps, seed), expected in want.items():
+        if steps == "teacher":
+            continue
         got = generate(server.url, PROMPT, steps=steps, seed=seed)
         assert got.dtype == np.uint8 and got.shape == (cfg.data.num_frames, cfg.data.height, cfg.data.width, 3)
         assert np.abs(got.astype(float) - expected).max() <= TOLERANCE_LEVELS, (steps, seed)
     assert np.abs(want[4, 7] - want[4, 8]).max() > 10  # the seed matters: the comparison can fail
+
+
+def test_served_teacher_equals_the_in_process_baseline(served):
+    from mcm.serve.client import GenerationError, generate
+
+    server, want, cfg = served
+    for steps in (2, 6):
+        got = generate(server.url, PROMPT, steps=steps, seed=7, model="teacher")
+        assert np.abs(got.astype(float) - want["teacher", steps]).max() <= TOLERANCE_LEVELS, steps
+    with pytest.raises(GenerationError, match="STEPS=51 is outside 1-50"):
+        generate(server.url, PROMPT, steps=51, seed=7, model="teacher")
 
 
 def test_malformed_requests_are_rejected_and_the_server_stays_up(served):
