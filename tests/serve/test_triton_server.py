@@ -7,7 +7,6 @@ tests skip and say how to get one."""
 
 import os
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +63,7 @@ def served(tmp_path_factory):
     merge_lora(teacher.network)
     export_onnx(teacher, cfg, tmp / "export", echo=lambda _: None, teacher_unet=record)
     repo = build_repository(tmp / "export", tmp / "repository",
-                            RepositoryConfig(max_batch=2, max_queue_size=2, queue_delay_us=500))
+                            RepositoryConfig(max_batch=4, max_queue_size=8, queue_delay_us=500))
     port = free_port()
     server = start_server(repo, venv=SERVE_VENV, http_port=port, grpc_port=free_port(), metrics_port=free_port())
     try:
@@ -128,29 +127,22 @@ def test_malformed_requests_are_rejected_and_the_server_stays_up(served):
     assert np.abs(got.astype(float) - want[4, 7]).max() <= TOLERANCE_LEVELS
 
 
-def test_a_burst_beyond_the_queue_is_answered_unavailable(served):
-    import tritonclient.http as http
-
-    from mcm.serve.client import GenerationError, generate
+def test_load_with_malformed_requests_then_a_burst_beyond_the_queue(served):
+    """8 clients x 25 requests of 1/2/4/8 steps, every 5th malformed; then 48 requests at once."""
+    from mcm.serve.client import generate
+    from mcm.serve.loadtest import burst, run_load
 
     server, want, cfg = served
-    outcomes = []
-
-    def one(i):
-        client = http.InferenceServerClient(url=server.url, concurrency=1)
-        try:
-            video = generate(server.url, PROMPT, steps=8, seed=100 + i, client=client)
-            return "ok", video
-        except GenerationError as err:
-            return str(err), None
-
-    with ThreadPoolExecutor(max_workers=24) as pool:
-        outcomes = list(pool.map(one, range(48)))
-    admitted = [o for o in outcomes if o[0] == "ok"]
-    refused = [o[0] for o in outcomes if o[0] != "ok"]
-    assert admitted and refused, "the burst should both fill the queue and be partly served"
-    assert all("queue" in r.lower() for r in refused), refused[:3]  # "Exceeds maximum queue size": UNAVAILABLE
-    assert all(v.shape == (cfg.data.num_frames, cfg.data.height, cfg.data.width, 3) for _, v in admitted)
+    frame_shape = (cfg.data.num_frames, cfg.data.height, cfg.data.width, 3)
+    load = run_load(server.url, clients=8, requests_per_client=25, frame_shape=frame_shape)
+    assert load.failures == [] and load.unclear_rejections == []
+    assert load.outcomes == {"ok": 160, "rejected": 40}, load.outcomes  # the queue (8) holds 8 clients
+    assert load.percentile(95) >= load.percentile(50) > 0
+    print(f"load: {load.throughput:.1f} videos/s, p50 {load.percentile(50) * 1e3:.0f} ms, "
+          f"p95 {load.percentile(95) * 1e3:.0f} ms")
+    outcome = burst(server.url, count=48, workers=24)
+    assert outcome.get("failed", 0) == 0, outcome
+    assert outcome.get("ok", 0) > 0 and outcome.get("unavailable", 0) > 0, outcome  # overload: UNAVAILABLE
     assert server.ready()
     got = generate(server.url, PROMPT, steps=1, seed=7)
     assert np.abs(got.astype(float) - want[1, 7]).max() <= TOLERANCE_LEVELS
