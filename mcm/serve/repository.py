@@ -45,6 +45,7 @@ class RepositoryConfig:
     instances: int = 1               # instances of each model
     max_prompt_chars: int = 300
     teacher_guidance_max: float = 30.0  # largest CFG scale a teacher request may ask for
+    dynamic_batching: bool = True    # off: every request runs alone (bench/serve.py compares the two)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -65,14 +66,15 @@ def _tensor(name: str, dtype: str, dims: list[Any], optional: bool = False, scal
 
 
 def model_config(name: str, backend: str, max_batch: int, inputs: list[str], outputs: list[str], instances: int,
-                 queue_delay_us: int, max_queue_size: int | None = None) -> str:
+                 queue_delay_us: int, max_queue_size: int | None = None, batching: bool = True) -> str:
     platform = {"python": 'backend: "python"', "onnxruntime": 'platform: "onnxruntime_onnx"',
                 "tensorrt": 'platform: "tensorrt_plan"'}[backend]
     queue = (f"\n  default_queue_policy {{ max_queue_size: {max_queue_size} }}" if max_queue_size else "")
     ins, outs = ",\n".join(inputs), ",\n".join(outputs)
+    batcher = (f"dynamic_batching {{\n  max_queue_delay_microseconds: {queue_delay_us}{queue}\n}}\n" if batching
+               else "")
     return (f'name: "{name}"\n{platform}\nmax_batch_size: {max_batch}\n'
-            f"input [\n{ins}\n]\noutput [\n{outs}\n]\n"
-            f"dynamic_batching {{\n  max_queue_delay_microseconds: {queue_delay_us}{queue}\n}}\n"
+            f"input [\n{ins}\n]\noutput [\n{outs}\n]\n{batcher}"
             f"instance_group [ {{ count: {instances}, kind: KIND_CPU }} ]\n")
 
 
@@ -121,7 +123,7 @@ def _pipeline_model(out: Path, name: str, template: str, settings: dict[str, Any
     (folder / "1" / PIPELINE_COMMON).write_text(templates.joinpath(PIPELINE_COMMON).read_text())
     shutil.copytree(export_dir / "tokenizer", folder / "1" / "tokenizer")
     (folder / "config.pbtxt").write_text(model_config(name, "python", cfg.max_batch, inputs, outputs, cfg.instances,
-                                                      cfg.queue_delay_us, cfg.max_queue_size))
+                                                      cfg.queue_delay_us, cfg.max_queue_size, cfg.dynamic_batching))
 
 
 def build_repository(export_dir: str | Path, out: str | Path, cfg: RepositoryConfig | None = None) -> Path:
@@ -157,7 +159,8 @@ def build_repository(export_dir: str | Path, out: str | Path, cfg: RepositoryCon
         folder = out / name
         (folder / "1").mkdir(parents=True)
         (folder / "config.pbtxt").write_text(model_config(name, cfg.backend, cfg.max_batch * per_video, inputs,
-                                                          outputs, cfg.instances, cfg.queue_delay_us))
+                                                          outputs, cfg.instances, cfg.queue_delay_us,
+                                                          batching=cfg.dynamic_batching))
         graph = export_dir / ONNX_DIR / parts["parts"][name]["file"]
         if cfg.backend == "tensorrt":
             (folder / "1" / "README").write_text(f"model.plan is built at deploy time from {graph.name} (images/serve)\n")
