@@ -19,7 +19,7 @@ def _run(args: argparse.Namespace) -> int:
                          model=args.model, timeout_s=args.timeout)
     except GenerationError as err:
         raise ValueError(str(err)) from None
-    frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 127.5 - 1  # (F, 3, H, W) in [-1, 1]
+    frames = torch.from_numpy(video.copy()).permute(0, 3, 1, 2).float() / 127.5 - 1  # (F, 3, H, W) in [-1, 1]
     path = write_video(frames, args.out)
     print(f"wrote {path} ({video.shape[0]} frames of {video.shape[2]}x{video.shape[1]})")
     return 0

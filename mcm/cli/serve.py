@@ -16,13 +16,21 @@ def _repository(args: argparse.Namespace) -> int:
     cfg = RepositoryConfig(backend=args.backend, max_batch=args.max_batch, max_queue_size=args.max_queue_size,
                            instances=args.instances)
     out = build_repository(args.export, args.out, cfg)
-    print(f"model repository: {out} (student, text_encoder, unet, vae_decoder; part backend {args.backend})")
+    models = sorted(p.name for p in out.iterdir() if (p / "config.pbtxt").is_file())
+    print(f"model repository: {out} ({', '.join(models)}; part backend {args.backend})")
     return 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _start(args: argparse.Namespace) -> int:
+    import signal
+
     from mcm.serve.server import start_server
 
+    signal.signal(signal.SIGTERM, _interrupt)  # a plain `kill` stops tritonserver too, not only Ctrl-C
     server = start_server(args.repository, venv=args.venv, http_port=args.port, loopback_only=not args.public)
     try:
         server.wait_ready(args.ready_timeout)
