@@ -14,13 +14,22 @@ def _run(args: argparse.Namespace) -> int:
     from mcm.sampler.video_io import write_video
     from mcm.serve.client import GenerationError, generate
 
+    from pathlib import Path
+
+    as_mp4 = Path(args.out).suffix.lower() == ".mp4"
     try:
-        video = generate(args.url, args.prompt, steps=args.steps, seed=args.seed, frames=args.frames,
-                         model=args.model, timeout_s=args.timeout)
+        got = generate(args.url, args.prompt, steps=args.steps, seed=args.seed, frames=args.frames,
+                       model=args.model, timeout_s=args.timeout, mp4=as_mp4)
     except GenerationError as err:
         raise ValueError(str(err)) from None
-    frames = torch.from_numpy(video.copy()).permute(0, 3, 1, 2).float() / 127.5 - 1  # (F, 3, H, W) in [-1, 1]
-    path = write_video(frames, args.out)
+    if as_mp4:  # the server encodes it
+        video, data = got
+        path = Path(args.out)
+        path.write_bytes(data)
+    else:
+        video = got
+        frames = torch.from_numpy(video.copy()).permute(0, 3, 1, 2).float() / 127.5 - 1  # (F, 3, H, W) in [-1, 1]
+        path = write_video(frames, args.out)
     print(f"wrote {path} ({video.shape[0]} frames of {video.shape[2]}x{video.shape[1]})")
     return 0
 

@@ -1,6 +1,7 @@
 """A client of the served student on tritonclient (``mcm generate``), and the request it sends.
 
-    PROMPT BYTES [1], STEPS INT32 [1], SEED INT64 [1], FRAMES INT32 [1] (optional)  ->  VIDEO UINT8 [F, H, W, 3]
+    PROMPT BYTES [1], STEPS INT32 [1], SEED INT64 [1], FRAMES INT32 [1] (optional)
+    ->  VIDEO UINT8 [F, H, W, 3], and MP4 BYTES [1] (H.264) when requested
 """
 
 from __future__ import annotations
@@ -33,18 +34,20 @@ def request_inputs(prompt: str, steps: int, seed: int, frames: Optional[int] = N
 
 
 def generate(url: str, prompt: str, steps: int = 4, seed: int = 0, frames: Optional[int] = None,
-             model: str = STUDENT_MODEL, timeout_s: float = 300.0, client=None) -> np.ndarray:
-    """One video (F, H, W, 3) uint8 from the server at ``url`` (host:port of its HTTP endpoint)."""
+             model: str = STUDENT_MODEL, timeout_s: float = 300.0, client=None, mp4: bool = False):
+    """One video (F, H, W, 3) uint8 from the server at ``url`` (host:port of its HTTP endpoint); with ``mp4``,
+    (video, the server's H.264 MP4 bytes)."""
     import tritonclient.http as http
     from tritonclient.utils import InferenceServerException
 
     client = client or http.InferenceServerClient(url=url, network_timeout=timeout_s, connection_timeout=timeout_s)
     try:
-        result = client.infer(model, request_inputs(prompt, steps, seed, frames),
-                              outputs=[http.InferRequestedOutput("VIDEO")])
+        outputs = [http.InferRequestedOutput("VIDEO")] + ([http.InferRequestedOutput("MP4")] if mp4 else [])
+        result = client.infer(model, request_inputs(prompt, steps, seed, frames), outputs=outputs)
     except InferenceServerException as err:
         raise GenerationError(f"{model}: {err.message() if hasattr(err, 'message') else err}") from None
     except OSError as err:  # refused, reset, unreachable, timed out
         raise GenerationError(f"cannot reach the server at {url} ({type(err).__name__}: {err}); start one with "
                               "`make serve` or `mcm serve start`") from None
-    return result.as_numpy("VIDEO")[0]
+    video = result.as_numpy("VIDEO")[0]
+    return (video, bytes(result.as_numpy("MP4").reshape(-1)[0])) if mp4 else video

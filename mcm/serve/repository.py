@@ -179,7 +179,8 @@ def build_repository(export_dir: str | Path, out: str | Path, cfg: RepositoryCon
     }
     request = [_tensor("PROMPT", "TYPE_STRING", [1]), _tensor("STEPS", "TYPE_INT32", [1]),
                _tensor("SEED", "TYPE_INT64", [1]), _tensor("FRAMES", "TYPE_INT32", [1], optional=True)]
-    video = [_tensor("VIDEO", "TYPE_UINT8", [parts["frames"], parts["height"], parts["width"], 3])]
+    video = [_tensor("VIDEO", "TYPE_UINT8", [parts["frames"], parts["height"], parts["width"], 3]),
+             _tensor("MP4", "TYPE_STRING", [1])]  # only computed when the client asks for it
     _pipeline_model(out, STUDENT_MODEL, "student_pipeline.py",
                     {**common, "steps": {str(n): lcm_schedule(scheduler, n) for n in range(1, MAX_STEPS + 1)}},
                     export_dir, request, video, cfg)

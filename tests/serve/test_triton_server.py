@@ -84,6 +84,13 @@ def test_served_student_equals_the_in_process_sampler(served):
         assert got.dtype == np.uint8 and got.shape == (cfg.data.num_frames, cfg.data.height, cfg.data.width, 3)
         assert np.abs(got.astype(float) - expected).max() <= TOLERANCE_LEVELS, (steps, seed)
     assert np.abs(want[4, 7] - want[4, 8]).max() > 10  # the seed matters: the comparison can fail
+    video, mp4 = generate(server.url, PROMPT, steps=4, seed=7, mp4=True)  # the optional H.264 output
+    from mcm.sampler.video_io import read_mp4
+
+    path = server.log_path.parent / "served.mp4"
+    path.write_bytes(mp4)
+    decoded = read_mp4(path)
+    assert decoded.shape[0] == cfg.data.num_frames and np.array_equal(video, np.round(want[4, 7]))
 
 
 def test_served_teacher_equals_the_in_process_baseline(served):

@@ -62,6 +62,26 @@ def read_request(request, settings):
     return prompt, steps, seed, guidance
 
 
+def encode_mp4(video, fps=8):
+    """(F, H, W, 3) uint8 -> H.264 MP4 bytes (sides padded to even sizes, as yuv420p needs)."""
+    import io
+
+    import av
+
+    f, h, w, _ = video.shape
+    padded = np.pad(video, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = padded.shape[2], padded.shape[1], "yuv420p"
+        for frame in padded:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
 def call(model, inputs, output):
     request = pb_utils.InferenceRequest(model_name=model, requested_output_names=[output],
                                         inputs=[pb_utils.Tensor(k, v) for k, v in inputs.items()])
@@ -136,7 +156,10 @@ class Pipeline:
                     responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"generation failed: {err}"))
                 continue
             for k, i in enumerate(idx):
-                responses[i] = pb_utils.InferenceResponse([pb_utils.Tensor("VIDEO", video[k:k + 1])])
+                outputs = [pb_utils.Tensor("VIDEO", video[k:k + 1])]
+                if "MP4" in requests[i].requested_output_names():
+                    outputs.append(pb_utils.Tensor("MP4", np.array([[encode_mp4(video[k])]], dtype=object)))
+                responses[i] = pb_utils.InferenceResponse(outputs)
             labels = {"model": self.model_name, "steps": str(steps)}
             self.videos.Metric(labels=labels).increment(len(idx))
             self.seconds.Metric(labels=labels).increment(time.perf_counter() - t0)
