@@ -58,8 +58,10 @@ def test_deployment_promises():
     assert load("service.yaml")["spec"]["type"] == "ClusterIP"
     policy = load("networkpolicy.yaml")["spec"]
     assert policy["policyTypes"] == ["Ingress"]
-    sources = [rule["from"][0]["namespaceSelector"]["matchLabels"] for rule in policy["ingress"]]
-    assert {"mcm.io/gateway": "true"} in sources  # inference only through the authenticating gateway
+    inference = [rule["from"] for rule in policy["ingress"] if {"protocol": "TCP", "port": 8000} in rule["ports"]]
+    # inference only through the authenticating gateway, or from the pipeline's smoke step in the same namespace
+    assert inference == [[{"namespaceSelector": {"matchLabels": {"mcm.io/gateway": "true"}}}],
+                         [{"podSelector": {"matchLabels": {"mcm.io/inference-client": "true"}}}]]
     kustomization = load("kustomization.yaml")
     assert set(kustomization["resources"]) == set(CORE)
 
