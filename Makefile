@@ -20,7 +20,7 @@ export OMP_NUM_THREADS ?= 1
 MCM := $(VENV)/bin/mcm
 PARAMS := --config params.yaml
 
-.PHONY: venv serve-venv test test-fast pipeline-run reproduce-toy serve bench toy-assets clean
+.PHONY: venv serve-venv test test-fast pipeline-run pipeline-compile images reproduce-toy serve bench toy-assets clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,25 +51,27 @@ test: venv serve-venv
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
 
-# Until the Kubeflow pipeline exists, the Makefile runs its steps as CLI verbs in order, all configured by
-# params.yaml: write the small world (V, M, prompt sets), prepare V and M as training shards, distill a full-MCM
-# student from the shipped teacher (resumable), evaluate it at 1/2/4/8 steps against the teacher's DDIM and DPM++
-# (cached baselines) on the seen and the held-out prompts, and write the overview report.
-pipeline-run: venv
-	@echo "== [1/6] world: V, M and the prompt sets -> data/world"
-	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) world $(PARAMS) --section world
-	@echo "== [2/6] data: V -> video shards, M -> aesthetic-filtered image shards"
-	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) data videos $(PARAMS) --section data_videos
-	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) data images $(PARAMS) --section data_images
-	@echo "== [3/6] distill: full MCM from assets/toy/teacher -> $(RUN_DIR) (runs/LATEST)"
-	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) distill $(PARAMS) --section distill --output $(RUN_DIR) --resume
-	@echo "== [4/6] eval: seen prompts"
-	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) eval $(PARAMS) --section eval --out $(RUN_DIR)/eval/seen
-	@echo "== [5/6] eval: zero-shot prompts (held out: evaluation only)"
-	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) eval $(PARAMS) --section eval_zero_shot --out $(RUN_DIR)/eval/zero_shot
-	@echo "== [6/6] report: teacher vs student, speed-up, metrics, curves"
-	OMP_NUM_THREADS=$(PIPELINE_THREADS) $(MCM) report $(PARAMS) --section report --run $(RUN_DIR)
-	@echo "report: $(RUN_DIR)/index.html"
+# The Kubeflow pipeline (pipelines/mcm_pipeline.py; one component per step under components/), configured by
+# params.yaml. Without KFP_HOST it runs every step locally with kfp.local (no cluster, no Docker): write the small
+# world, prepare V in shard groups and join them, filter M, distill a full-MCM student from the shipped teacher
+# (resumable, in $(RUN_DIR)), evaluate it at 1/2/4/8 steps against the teacher's DDIM and DPM++ on the seen and the
+# held-out prompts, export it (diffusers + ONNX), publish the Triton model repository and smoke-test it on a local
+# Triton server. With KFP_HOST set (and optionally KFP_TOKEN, KFP_NAMESPACE) it compiles the pipeline and submits a
+# run to that Kubeflow Pipelines endpoint, printing the run's URL.
+pipeline-run: venv $(if $(KFP_HOST),,serve-venv)
+	MCM_SERVE_VENV=$(SERVE_VENV) OMP_NUM_THREADS=$(PIPELINE_THREADS) $(PY) -m pipelines.run
+
+# The pipeline's YAML for the Kubeflow UI (Pipelines > Upload pipeline), for the cluster in params.yaml's cluster.
+PIPELINE_YAML ?= build/mcm-pipeline.yaml
+pipeline-compile: venv
+	$(PY) -m pipelines.run --compile $(PIPELINE_YAML)
+
+# Build (and push) every step's image from images/images.yaml: make images REGISTRY=ghcr.io/me TAG=0.1.0;
+# DRY_RUN=1 prints the docker commands instead. The components reference the same registry and tag.
+REGISTRY ?=
+TAG ?=
+images:
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) images/build.py --registry "$(REGISTRY)" --tag "$(TAG)" --push $(if $(DRY_RUN),--dry-run)
 
 # The paper's tables in miniature (mcm/reproduce/presets/toy.yaml): every row x seed distilled from the shipped
 # teacher and evaluated on the committed prompt sets; finished runs are reused by key (docs/results/toy/runs),

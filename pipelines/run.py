@@ -55,7 +55,32 @@ def run_local(params: dict[str, Any], pipeline_root: str | Path = LOCAL_ROOT) ->
                   key=lambda p: p.stat().st_mtime)
     if not runs:
         raise RuntimeError(f"kfp.local wrote no run folder under {root}")
-    return locate_outputs(runs[-1], params) | {"seconds": time.time() - started}
+    out = locate_outputs(runs[-1], params)
+    install_local_results(out, params)
+    return out | {"seconds": time.time() - started}
+
+
+def install_local_results(out: dict[str, Any], params: dict[str, Any]) -> None:
+    """Copy a local run's results where the step-by-step commands expect them: the overview and evaluations
+    into the run folder (``runs/toy/index.html``), the export into ``export.out`` (``make serve`` and ``mcm
+    generate`` read those); the pipeline's own artifacts stay under the kfp.local run folder."""
+    import shutil
+
+    run = Path(params["run"]["dir"])
+    overview = out["overview"] / "run" if out.get("overview") else None
+    if overview is not None and overview.is_dir():
+        for name in ("index.html", "speed.json", "eval"):
+            src = overview / name
+            if src.is_dir():
+                shutil.copytree(src, run / name, dirs_exist_ok=True)
+            elif src.is_file():
+                shutil.copy2(src, run / name)
+        out["overview_page"] = run / "index.html"
+    if out.get("exported") is not None:
+        dst = Path(params["export"]["out"])
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(out["exported"], dst)
+        out["export_copy"] = dst
 
 
 def locate_outputs(run: Path, params: dict[str, Any]) -> dict[str, Any]:
@@ -100,8 +125,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     out = run_local(params, args.pipeline_root)
     print(f"\npipeline finished in {out['seconds'] / 60:.1f} min (kfp.local, {out['run']})")
-    print(f"report:           {out['report']}  (overview with its videos: {out['overview']}/run/index.html)")
-    print(f"exported model:   {out['exported']}")
+    print(f"report:           {out.get('overview_page')}  (the Kubeflow HTML artifact: {out['report']})")
+    print(f"exported model:   {out.get('export_copy')}  (artifact: {out['exported']})")
     print(f"model repository: {out['repository']}  (make serve starts Triton on it)")
     print(f"student run:      {out['student']}  (runs/LATEST)")
     return 0
