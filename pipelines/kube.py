@@ -29,6 +29,7 @@ message); Trainer v2.0-2.1 also set ``Created``. There is no ``Running`` conditi
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -121,8 +122,10 @@ class TrainJobClient:
             k8s_config.load_incluster_config(client_configuration=configuration)
             namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
         except k8s_config.ConfigException:
-            k8s_config.load_kube_config(client_configuration=configuration)
-            _, context = k8s_config.list_kube_config_contexts()
+            # KUBECONFIG is read now: the kubernetes package reads it once, at import, as its default
+            kubeconfig = os.environ.get("KUBECONFIG") or None
+            k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+            _, context = k8s_config.list_kube_config_contexts(config_file=kubeconfig)
             namespace = context["context"].get("namespace", "default")
         return cls(k8s.ApiClient(configuration), namespace, poll_s)
 

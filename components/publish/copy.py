@@ -33,13 +33,14 @@ def publish_folder(src: str, target: str) -> str:
 def restart_deployment(namespace: str, name: str) -> None:
     """``kubectl rollout restart`` of the serving Deployment (its pods copy the published repository at start)."""
     import datetime
+    import os
 
     from kubernetes import client, config
 
     try:
         config.load_incluster_config()
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)  # read now, not at import
     stamp = datetime.datetime.now(datetime.timezone.utc).isoformat()
     body = {"spec": {"template": {"metadata": {"annotations": {"mcm.dev/published-at": stamp}}}}}
     client.AppsV1Api().patch_namespaced_deployment(name, namespace, body)
