@@ -189,3 +189,15 @@ def test_build_registry_and_tag_precedence():
                            "--build-arg TENSORRT=1 .")
     unknown = build_py("--dry-run", "--only", "world,nope")
     assert unknown.returncode == 2 and "nope" in unknown.stderr and "serve" in unknown.stderr
+
+
+def test_make_images_dry_run_prints_what_build_py_would_run():
+    """The Makefile target users type: `make images REGISTRY=... TAG=... DRY_RUN=1` prints, builds nothing."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("MCM_IMAGE_REGISTRY", "MCM_IMAGE_TAG", "MAKEFLAGS")}
+    result = subprocess.run(["make", "-s", "images", "REGISTRY=r.example", "TAG=t2", "DRY_RUN=1",
+                             f"PYTHON={sys.executable}", "VENV=/nonexistent-venv"], capture_output=True, text=True,
+                            env=clean, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines == build_py("--dry-run", "--registry", "r.example", "--tag", "t2", "--push").stdout.splitlines()
+    assert len(lines) == 2 * len(CONFIG["images"]) and all("r.example/" in x and ":t2" in x for x in lines)
