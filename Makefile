@@ -45,8 +45,10 @@ venv: $(STAMP)
 	@# The editable install points at this checkout (a cached venv may come from another clone).
 	$(PY) -m pip install -q --no-deps -e . $(QUIET_PIP)
 
+# Two lanes on two workers (conftest.py: tests in their own temporary folders in one, the rest in the other).
+TEST_WORKERS ?= 2
 test: venv serve-venv
-	MCM_SERVE_VENV=$(SERVE_VENV) $(PY) -m pytest -q
+	MCM_SERVE_VENV=$(SERVE_VENV) $(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"

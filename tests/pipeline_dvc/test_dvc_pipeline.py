@@ -83,9 +83,10 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def workspace(tmp_path_factory) -> Workspace:
-    """A fresh clone's layout after its first ``dvc repro``."""
+    """A fresh clone's layout after its first ``dvc repro`` (session scope: built once even where pytest-xdist
+    interleaves this module with others)."""
     top = tmp_path_factory.mktemp("dvc")
     root = top / "repo"
     for part in ASSETS:

@@ -7,6 +7,7 @@ spec) and records every command, so the tests count what the orchestration re-ex
 import _thread
 import json
 import re
+import signal
 import threading
 import time
 from pathlib import Path
@@ -113,7 +114,16 @@ def test_finished_runs_are_reused_and_a_changed_row_reruns(workspace):
     assert len(folders) == 6  # the changed runs trained in fresh folders (seedK-NEWKEY), not the old ones
 
 
-def test_a_killed_reproduction_resumes_where_it_stopped(workspace):
+@pytest.fixture
+def sigint_raises():
+    """Python's own SIGINT handler (KeyboardInterrupt): pytest-xdist workers ignore SIGINT, and
+    ``_thread.interrupt_main`` does nothing where the signal is ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_killed_reproduction_resumes_where_it_stopped(workspace, sigint_raises):
     # Call 1: teacher eval; 2-3: lcm/seed0 distill + eval; 4: mcm/seed0 distill, killed mid-way.
     killer = FakeVerbs(kill_at=4)
     with pytest.raises(KeyboardInterrupt):
