@@ -69,7 +69,6 @@ def world_dir(workdir) -> Path:
 @pytest.fixture(scope="session")
 def video_shards(world_dir) -> dict:
     """The world's videos prepared in two shard groups (ParallelFor) and merged: the prep and merge components."""
-    from typing import List
 
     from kfp import dsl
     from kfp.dsl import Dataset

@@ -15,7 +15,7 @@ parameters, with params.yaml's values as defaults, so a run in the Kubeflow UI c
 """
 
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable
 
 from kfp import dsl, kubernetes
 

@@ -18,9 +18,14 @@ def publish_model(exported: Input[Model], config: dict, target: str, namespace: 
     from components.publish.copy import publish_folder, restart_deployment
 
     config = restore_ints(config)
-    mcm(["serve", "repository", "--export", exported.path, "--out", repository.path,
-         "--backend", config.get("backend", "python"), "--max-batch", str(config.get("max_batch", 8)),
-         "--max-queue-size", str(config.get("max_queue_size", 16))])
+    flags = {"backend": "--backend", "max_batch": "--max-batch", "max_queue_size": "--max-queue-size",
+             "instances": "--instances", "latency_buckets_s": "--latency-buckets"}
+    args = []
+    for key, flag in flags.items():  # what params.yaml leaves out keeps the repository config's default
+        if key in config:
+            value = config[key]
+            args += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    mcm(["serve", "repository", "--export", exported.path, "--out", repository.path, *args])
     if target:
         publish_folder(repository.path, target)
     if restart:

@@ -13,12 +13,20 @@ import time
 def _repository(args: argparse.Namespace) -> int:
     from mcm.serve.repository import RepositoryConfig, build_repository
 
-    cfg = RepositoryConfig(backend=args.backend, max_batch=args.max_batch, max_queue_size=args.max_queue_size,
-                           instances=args.instances)
+    given = {"backend": args.backend, "max_batch": args.max_batch, "max_queue_size": args.max_queue_size,
+             "instances": args.instances, "latency_buckets_s": args.latency_buckets}
+    cfg = RepositoryConfig(**{k: v for k, v in given.items() if v is not None})  # unset: the config's default
     out = build_repository(args.export, args.out, cfg)
     models = sorted(p.name for p in out.iterdir() if (p / "config.pbtxt").is_file())
     print(f"model repository: {out} ({', '.join(models)}; part backend {args.backend})")
     return 0
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of seconds") from None
 
 
 def _interrupt(signum, frame):
@@ -56,9 +64,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--out", required=True, help="model repository folder (replaced)")
     r.add_argument("--backend", default="python", choices=("python", "onnxruntime", "tensorrt"),
                    help="backend of the part models (python: onnxruntime inside the Python backend)")
-    r.add_argument("--max-batch", type=int, default=8, help="videos per batch (dynamic batching)")
-    r.add_argument("--max-queue-size", type=int, default=16, help="waiting requests; more answer UNAVAILABLE")
-    r.add_argument("--instances", type=int, default=1, help="instances of each model")
+    r.add_argument("--max-batch", type=int, help="videos per batch (dynamic batching; default 8)")
+    r.add_argument("--max-queue-size", type=int, help="waiting requests; more answer UNAVAILABLE (default 16)")
+    r.add_argument("--instances", type=int, help="instances of each model (default 1)")
+    r.add_argument("--latency-buckets", type=_floats, metavar="S,S,...",
+                   help="upper bounds in seconds of the mcm_generation_latency_seconds histogram")
     r.set_defaults(func=_repository)
     s = sub.add_parser("start", help="start tritonserver from the serving environment on a repository")
     s.add_argument("--repository", required=True)

@@ -46,6 +46,8 @@ class RepositoryConfig:
     max_prompt_chars: int = 300
     teacher_guidance_max: float = 30.0  # largest CFG scale a teacher request may ask for
     dynamic_batching: bool = True    # off: every request runs alone (bench/serve.py compares the two)
+    # upper bounds (s) of mcm_generation_latency_seconds' buckets: one tiny CPU step to 50 real teacher steps
+    latency_buckets_s: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -53,6 +55,9 @@ class RepositoryConfig:
         for name in ("max_batch", "max_queue_size", "instances", "max_prompt_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        buckets = self.latency_buckets_s = tuple(float(b) for b in self.latency_buckets_s)
+        if not buckets or any(b <= a for a, b in zip(buckets, buckets[1:])):
+            raise ValueError(f"latency_buckets_s={list(self.latency_buckets_s)} must be non-empty and increasing")
 
 
 def _dims(shape: list[Any]) -> str:
@@ -175,7 +180,7 @@ def build_repository(export_dir: str | Path, out: str | Path, cfg: RepositoryCon
     common = {
         "frames": parts["frames"], "height": parts["height"], "width": parts["width"], "latent_shape": [c, f, h, w],
         "vae_scaling_factor": parts["vae_scaling_factor"], "max_prompt_chars": cfg.max_prompt_chars,
-        "text_max_length": shapes["text_encoder"]["input_ids"][1],
+        "latency_buckets_s": list(cfg.latency_buckets_s), "text_max_length": shapes["text_encoder"]["input_ids"][1],
     }
     request = [_tensor("PROMPT", "TYPE_STRING", [1]), _tensor("STEPS", "TYPE_INT32", [1]),
                _tensor("SEED", "TYPE_INT64", [1]), _tensor("FRAMES", "TYPE_INT32", [1], optional=True)]

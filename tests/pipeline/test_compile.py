@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from components.images import image
-from pipelines.params import PARAMS, REPO, load_params
+from pipelines.params import REPO, load_params
 from pipelines.run import compile_pipeline
 
 STEPS = {  # executor -> image of images/images.yaml

@@ -54,6 +54,7 @@ def test_python_backend_repository(export_dir, tmp_path):
     assert sorted(map(int, settings["steps"])) == list(range(1, 9)) and settings["latent_shape"] == [4, 8, 4, 4]
     teacher = json.loads((repo / "teacher" / "1" / "schedule.json").read_text())
     assert len(teacher["steps"]) == 50 and teacher["guidance_default"] == 3.0
+    assert settings["latency_buckets_s"] == teacher["latency_buckets_s"] == list(RepositoryConfig().latency_buckets_s)
 
 
 def test_production_backends_and_batching_off(export_dir, tmp_path):
@@ -87,5 +88,22 @@ def test_errors_name_the_problem(export_dir, tmp_path):
         RepositoryConfig(backend="triton")
     with pytest.raises(ValueError, match="max_queue_size=0"):
         RepositoryConfig(max_queue_size=0)
+    with pytest.raises(ValueError, match=r"latency_buckets_s=\[1.0, 0.5\] must be non-empty and increasing"):
+        RepositoryConfig(latency_buckets_s=(1, 0.5))
     with pytest.raises(FileNotFoundError, match="run `mcm export"):
         build_repository(tmp_path / "nothing", tmp_path / "repo")
+
+
+def test_cli_flags_reach_the_repository_and_unset_ones_keep_the_defaults(export_dir, tmp_path, capsys):
+    from mcm.cli.main import main
+
+    assert main(["serve", "repository", "--export", str(export_dir), "--out", str(tmp_path / "repo"),
+                 "--max-batch", "2", "--latency-buckets", "0.5,2,8"]) == 0
+    student = (tmp_path / "repo" / "student" / "config.pbtxt").read_text()
+    assert "max_batch_size: 2" in student and "max_queue_size: 16" in student  # the second: RepositoryConfig's
+    settings = json.loads((tmp_path / "repo" / "student" / "1" / "schedule.json").read_text())
+    assert settings["latency_buckets_s"] == [0.5, 2.0, 8.0]
+    with pytest.raises(SystemExit):
+        main(["serve", "repository", "--export", str(export_dir), "--out", str(tmp_path / "r2"),
+              "--latency-buckets", "fast"])
+    assert "'fast' is not a comma-separated list of seconds" in capsys.readouterr().err

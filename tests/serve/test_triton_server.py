@@ -153,3 +153,46 @@ def test_load_with_malformed_requests_then_a_burst_beyond_the_queue(served):
     assert server.ready()
     got = generate(server.url, PROMPT, steps=1, seed=7)
     assert np.abs(got.astype(float) - want[1, 7]).max() <= TOLERANCE_LEVELS
+
+
+def scrape(server) -> dict[tuple[str, tuple], float]:
+    """The metrics port's samples: (sample name, sorted labels) -> value, parsed by prometheus_client."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10).read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_count_videos_latency_and_rejections(served):
+    """Two 3-step videos and one malformed request move mcm's counters and histogram by exactly that much."""
+    from mcm.serve.client import GenerationError, generate
+
+    server, want, cfg = served
+    labels = (("model", "student"), ("steps", "3"))
+    before = scrape(server)
+    for seed in (1, 2):
+        generate(server.url, PROMPT, steps=3, seed=seed)
+    with pytest.raises(GenerationError, match="PROMPT is empty"):
+        generate(server.url, " ", steps=3, seed=1)
+    after = scrape(server)
+
+    def delta(name, sample_labels=labels):
+        return after.get((name, sample_labels), 0.0) - before.get((name, sample_labels), 0.0)
+
+    assert delta("mcm_videos_generated_total") == 2
+    assert delta("mcm_requests_rejected_total", (("model", "student"),)) == 1
+    assert delta("mcm_generation_latency_seconds_count") in (1, 2)  # one batch of two, or two batches of one
+    seconds = delta("mcm_generation_seconds_total")
+    assert seconds > 0 and delta("mcm_generation_latency_seconds_sum") == pytest.approx(seconds, rel=1e-6)
+    buckets = {dict(k[1])["le"]: v for k, v in after.items()
+               if k[0] == "mcm_generation_latency_seconds_bucket" and dict(k[1]).get("steps") == "3"}
+    assert float(buckets.pop("+Inf")) == after["mcm_generation_latency_seconds_count", labels]
+    assert len(buckets) == len(RepositoryConfig().latency_buckets_s)
+    counts = [buckets[b] for b in sorted(buckets, key=float)]
+    assert counts == sorted(counts)  # cumulative
+    success = [v for (name, lab), v in after.items()
+               if name == "nv_inference_request_success_total" and dict(lab).get("model") == "student"]
+    assert success and success[0] >= 2  # Triton's own (nv_inference_request_success; the parser adds _total)

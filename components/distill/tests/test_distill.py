@@ -3,7 +3,6 @@ local backend trains the tiny preset in the step and publishes a student the sam
 backend against a fake Kubernetes API server: a job that fails fails the step with the job's message."""
 
 import json
-import os
 import sys
 from pathlib import Path
 

@@ -103,14 +103,25 @@ class Pipeline:
         torch.set_num_threads(int(os.environ.get("MCM_SERVE_THREADS", "1")))
         self.latent_shape = tuple(self.settings["latent_shape"])
         self.model_name = args["model_name"]
+        counter, histogram = pb_utils.MetricFamily.COUNTER, pb_utils.MetricFamily.HISTOGRAM
         self.videos = pb_utils.MetricFamily(name="mcm_videos_generated_total", description="Videos generated",
-                                            kind=pb_utils.MetricFamily.COUNTER)
+                                            kind=counter)
         self.rejected = pb_utils.MetricFamily(name="mcm_requests_rejected_total",
-                                              description="Requests rejected by validation",
-                                              kind=pb_utils.MetricFamily.COUNTER)
+                                              description="Requests rejected by validation", kind=counter)
         self.seconds = pb_utils.MetricFamily(name="mcm_generation_seconds_total",
-                                             description="Seconds spent generating, by step count",
-                                             kind=pb_utils.MetricFamily.COUNTER)
+                                             description="Seconds spent generating, by step count", kind=counter)
+        self.latency = pb_utils.MetricFamily(name="mcm_generation_latency_seconds",
+                                             description="Seconds per generated batch, by step count",
+                                             kind=histogram)
+        self.latency_buckets = [float(b) for b in self.settings["latency_buckets_s"]]
+        self._metrics = {}
+
+    def metric(self, family, labels, **kwargs):
+        """One labelled metric of ``family``, created once (Triton keeps a metric per family and label set)."""
+        key = (id(family), tuple(sorted(labels.items())))
+        if key not in self._metrics:
+            self._metrics[key] = family.Metric(labels=labels, **kwargs)
+        return self._metrics[key]
 
     def encode(self, prompts):
         ids = self.tokenizer(prompts, padding="max_length", max_length=self.settings["text_max_length"],
@@ -141,7 +152,7 @@ class Pipeline:
                 valid[i] = read_request(request, self.settings)
             except (ValueError, UnicodeDecodeError) as err:
                 responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"invalid request: {err}"))
-                self.rejected.Metric(labels={"model": self.model_name}).increment(1)
+                self.metric(self.rejected, {"model": self.model_name}).increment(1)
         groups = {}
         for i, (_, steps, _, guidance) in valid.items():
             groups.setdefault((steps, guidance), []).append(i)
@@ -161,6 +172,8 @@ class Pipeline:
                     outputs.append(pb_utils.Tensor("MP4", np.array([[encode_mp4(video[k])]], dtype=object)))
                 responses[i] = pb_utils.InferenceResponse(outputs)
             labels = {"model": self.model_name, "steps": str(steps)}
-            self.videos.Metric(labels=labels).increment(len(idx))
-            self.seconds.Metric(labels=labels).increment(time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            self.metric(self.videos, labels).increment(len(idx))
+            self.metric(self.seconds, labels).increment(seconds)
+            self.metric(self.latency, labels, buckets=self.latency_buckets).observe(seconds)
         return responses
