@@ -80,7 +80,10 @@ def start(repo: Path, venv: Path):
     return server
 
 
-def clients_throughput(url: str, clients: int, per_client: int, steps: int) -> float:
+def clients_throughput(url: str, clients: int, per_client: int, steps: int, repeats: int) -> float:
+    """Videos/s of ``clients`` concurrent clients, median of ``repeats`` timed passes after an untimed one (the
+    warm-up runs the same concurrency, so every batch size the batcher forms has run before timing)."""
+    import statistics
     from concurrent.futures import ThreadPoolExecutor
 
     import tritonclient.http as http
@@ -92,11 +95,14 @@ def clients_throughput(url: str, clients: int, per_client: int, steps: int) -> f
         for r in range(per_client):
             generate(url, PROMPT, steps=steps, seed=c * 100 + r, client=conn)
 
-    loop(99)  # warm-up
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        list(pool.map(loop, range(clients)))
-    return clients * per_client / (time.perf_counter() - t0)
+    def timed_pass() -> float:
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(loop, range(clients)))
+        return clients * per_client / (time.perf_counter() - t0)
+
+    timed_pass()  # warm-up
+    return statistics.median(timed_pass() for _ in range(repeats))
 
 
 def served_latency(url: str, model: str, steps: int, repeats: int) -> float:
@@ -173,7 +179,7 @@ def main() -> int:
                                                  dynamic_batching=batching))
         server = start(repo, venv)
         try:
-            results[name] = clients_throughput(server.url, 8, per_client, 4)
+            results[name] = clients_throughput(server.url, 8, per_client, 4, repeats=3)
             if batching:
                 l1 = served_latency(server.url, "student", 1, rounds)
                 l4 = served_latency(server.url, "student", 4, rounds)
