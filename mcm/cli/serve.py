@@ -18,7 +18,7 @@ def _repository(args: argparse.Namespace) -> int:
     cfg = RepositoryConfig(**{k: v for k, v in given.items() if v is not None})  # unset: the config's default
     out = build_repository(args.export, args.out, cfg)
     models = sorted(p.name for p in out.iterdir() if (p / "config.pbtxt").is_file())
-    print(f"model repository: {out} ({', '.join(models)}; part backend {args.backend})")
+    print(f"model repository: {out} ({', '.join(models)}; part backend {cfg.backend})")
     return 0
 
 
@@ -62,11 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r = sub.add_parser("repository", help="write the model repository from `mcm export` output")
     r.add_argument("--export", required=True, help="folder written by mcm export (diffusers folder + onnx/)")
     r.add_argument("--out", required=True, help="model repository folder (replaced)")
-    r.add_argument("--backend", default="python", choices=("python", "onnxruntime", "tensorrt"),
-                   help="backend of the part models (python: onnxruntime inside the Python backend)")
-    r.add_argument("--max-batch", type=int, help="videos per batch (dynamic batching; default 8)")
-    r.add_argument("--max-queue-size", type=int, help="waiting requests; more answer UNAVAILABLE (default 16)")
-    r.add_argument("--instances", type=int, help="instances of each model (default 1)")
+    r.add_argument("--backend", choices=("python", "onnxruntime", "tensorrt"),
+                   help="backend of the part models (python, the default: onnxruntime inside the Python backend)")
+    # Unset options keep mcm.serve.repository.RepositoryConfig's defaults (one place for them).
+    r.add_argument("--max-batch", type=int, help="videos per batch (dynamic batching)")
+    r.add_argument("--max-queue-size", type=int, help="waiting requests; more answer UNAVAILABLE")
+    r.add_argument("--instances", type=int, help="instances of each model")
     r.add_argument("--latency-buckets", type=_floats, metavar="S,S,...",
                    help="upper bounds in seconds of the mcm_generation_latency_seconds histogram")
     r.set_defaults(func=_repository)

@@ -101,6 +101,8 @@ def test_cli_flags_reach_the_repository_and_unset_ones_keep_the_defaults(export_
                  "--max-batch", "2", "--latency-buckets", "0.5,2,8"]) == 0
     student = (tmp_path / "repo" / "student" / "config.pbtxt").read_text()
     assert "max_batch_size: 2" in student and "max_queue_size: 16" in student  # the second: RepositoryConfig's
+    assert "part backend python" in capsys.readouterr().out
+    assert 'backend: "python"' in (tmp_path / "repo" / "unet" / "config.pbtxt").read_text()  # the default backend
     settings = json.loads((tmp_path / "repo" / "student" / "1" / "schedule.json").read_text())
     assert settings["latency_buckets_s"] == [0.5, 2.0, 8.0]
     with pytest.raises(SystemExit):

@@ -113,7 +113,7 @@ class Pipeline:
         self.latency = pb_utils.MetricFamily(name="mcm_generation_latency_seconds",
                                              description="Seconds per generated batch, by step count",
                                              kind=histogram)
-        self.latency_buckets = [float(b) for b in self.settings["latency_buckets_s"]]
+        self.latency_buckets = self.settings["latency_buckets_s"]  # floats, increasing (RepositoryConfig)
         self._metrics = {}
 
     def metric(self, family, labels, **kwargs):
