@@ -143,3 +143,32 @@ def test_export_cli_from_a_run_folder(tmp_path, capsys):
     parts = json.loads((tmp_path / "out" / "onnx" / "parts.json").read_text())
     assert parts["teacher_unet"]["max_abs_error"] <= 1e-3 and parts["teacher_unet"]["guidance"] == 11.0
     assert main(["export", "--checkpoint", str(tmp_path / "nothing"), "--out", str(tmp_path / "o2")]) == 2
+
+
+def test_export_cli_reads_a_config_section_and_flags_win(tmp_path, capsys):
+    """`mcm export --config params.yaml --section export` (what dvc.yaml runs): formats and out come from the
+    section, a flag given beside it wins, --set overrides a key; a bad key or value is a one-line error."""
+    from mcm.cli.main import main
+
+    run = tmp_path / "run"
+    assert main(["distill", "--config", "tiny", "--max-steps", "1", "--output", str(run),
+                 "--set", "train.validate_every=0"]) == 0
+    params = tmp_path / "params.yaml"
+    params.write_text(f"export:\n  checkpoint: {tmp_path / 'elsewhere'}\n  out: {tmp_path / 'from_yaml'}\n"
+                      "  formats: [onnx]\n")
+    assert main(["export", "--config", str(params), "--section", "export", "--checkpoint", str(run)]) == 0
+    assert (tmp_path / "from_yaml" / "onnx" / "unet.onnx").is_file()
+    assert not (tmp_path / "from_yaml" / "model_index.json").exists()  # formats: [onnx] only
+    assert main(["export", "--config", str(params), "--section", "export", "--checkpoint", str(run),
+                 "--set", "formats=[diffusers]", "--out", str(tmp_path / "flag")]) == 0
+    assert (tmp_path / "flag" / "model_index.json").is_file() and not (tmp_path / "flag" / "onnx").exists()
+    capsys.readouterr()
+    assert main(["export", "--config", str(params), "--section", "export", "--set", "formats=[gif]"]) == 2
+    assert "formats" in capsys.readouterr().err
+    assert main(["export", "--config", str(params), "--section", "export", "--set", "speed=9"]) == 2
+    assert "speed" in capsys.readouterr().err
+    assert main(["export", "--out", str(tmp_path / "o3")]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
+    assert main(["export", "--checkpoint", str(run), "--out", str(tmp_path / "o4"), "--format", "diffusers",
+                 "--tensorrt"]) == 2
+    assert "onnx" in capsys.readouterr().err

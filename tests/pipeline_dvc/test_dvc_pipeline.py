@@ -133,7 +133,7 @@ def test_second_repro_runs_nothing(workspace):
 
 @pytest.mark.slow
 def test_changed_parameter_reruns_only_its_stages(workspace):
-    """export.formats is read by the export stage alone (through the shell: DVC puts no list into cmd)."""
+    """export.formats is read by the export stage alone (mcm export --config params.yaml --section export)."""
     path = workspace.root / "params.yaml"
     params = load_params(path)
     formats = ["diffusers"] if params["export"]["formats"] != ["diffusers"] else ["onnx"]
