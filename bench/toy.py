@@ -10,6 +10,8 @@ pixel statistics (``mcm.eval.toy``):
 
     prompt accuracy   the attribute classifiers read the prompt's shape, colour and direction (all three),
                       with the 95% Wilson interval, on seen prompts and on zero-shot (held-out) prompts
+    direction         prompted against drawn direction (both sets), and the sign errors (the opposite way drawn):
+                      what a teacher blind to frame order gets wrong (mcm.world.teacher: the frame clock)
     watermark rate    frames the detector flags: the teacher's, V's (its training data) and M's (clean)
     sharpness         chroma edge strength (mcm.eval.toy.sharpness): the teacher's against V's and M's
     asset sizes       each model and all together against the issue's limits (10 MB, 30 MB)
@@ -43,7 +45,7 @@ from mcm.eval.toy import is_collapsed, sharpness, wilson_interval  # noqa: E402
 from mcm.world.assets import MODEL_LIMIT_BYTES, TOTAL_LIMIT_BYTES, weight_files  # noqa: E402
 from mcm.world.evalnets import load_eval_networks  # noqa: E402
 from mcm.world.sets import AESTHETIC_THRESHOLD, WorldConfig, clips, items  # noqa: E402
-from mcm.world.spec import ATTRIBUTES  # noqa: E402
+from mcm.world.spec import ATTRIBUTES, DIRECTIONS  # noqa: E402
 
 FULL = {"prompts": 64, "steps": 50}
 STUDENT_STEPS = 4
@@ -75,6 +77,16 @@ def accuracy(nets, videos: torch.Tensor, its: list) -> dict:
     ok["all"] = ok["shape"] & ok["colour"] & ok["direction"]
     n = len(its)
     return {k: (int(v.sum()), n, wilson_interval(int(v.sum()), n)) for k, v in ok.items()}
+
+
+def direction_confusion(nets, videos: torch.Tensor, its: list) -> np.ndarray:
+    """(4, 4) counts: rows the prompted direction, columns the one the classifier reads."""
+    with torch.no_grad():
+        read = nets.attribute_logits(videos)["direction"].argmax(-1).tolist()
+    table = np.zeros((len(DIRECTIONS), len(DIRECTIONS)), dtype=int)
+    for it, r in zip(its, read):
+        table[it.combo.direction, r] += 1
+    return table
 
 
 def watermark_rate(nets, frames: torch.Tensor) -> float:
@@ -220,6 +232,14 @@ def main() -> int:
         cells = [f"{100 * a[k][0] / a[k][1]:7.1f}%" for k in ("shape", "colour", "direction")]
         s, m, (lo, hi) = a["all"]
         print(f"{name:<12} {cells[0]:>8} {cells[1]:>8} {cells[2]:>10} {100 * s / m:9.1f}%  [{lo:.1f}, {hi:.1f}]")
+    confusion = direction_confusion(nets, seen, seen_its) + direction_confusion(nets, zero, zero_its)
+    print("direction (both sets; rows: prompted, columns: drawn)   " + " ".join(f"{d:>6}" for d in DIRECTIONS))
+    for d, row in zip(DIRECTIONS, confusion):
+        print(f"  {d:<54}" + " ".join(f"{v:>6}" for v in row))
+    opposite = {0: 1, 1: 0, 2: 3, 3: 2}
+    flips = sum(confusion[i, opposite[i]] for i in range(len(DIRECTIONS)))
+    print(f"sign errors (the opposite direction drawn): {flips} of {confusion.sum()} (a teacher blind to frame order "
+          "takes the axis from the caption and the sign at random: about half)")
     print(f"watermark rate: teacher {100 * wm['teacher']:.1f}%  V {100 * wm['V']:.1f}%  M {100 * wm['M']:.1f}%")
     print(f"sharpness: teacher {sharp['teacher']:.4f}  V {sharp['V']:.4f}  M {sharp['M']:.4f}  "
           f"(teacher / V = {sharp['teacher'] / sharp['V']:.3f})")

@@ -2,6 +2,7 @@
 exactly; the teacher folder they make loads through the real ModelScope loader."""
 
 import torch
+import pytest
 
 from mcm.world.sets import WorldConfig
 from mcm.world.teacher import TeacherTrainConfig, build_unet, train_teacher
@@ -41,7 +42,7 @@ def test_text_encoder_and_vae_train_deterministically(tmp_path):
     assert not same({k: trained[k] for k in init if k in trained}, {k: init[k] for k in init if k in trained})
 
 
-def _teacher(folder, work, killed_at=None):
+def _teacher(folder, work, killed_at=None, **update):
     from diffusers import AutoencoderKL
     from transformers import CLIPTextModel
 
@@ -51,7 +52,7 @@ def _teacher(folder, work, killed_at=None):
                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
     text = build_text_encoder(TEXT, len(tok.get_vocab()))
     assert isinstance(text, CLIPTextModel)
-    cfg = TEACHER if killed_at is None else TEACHER.model_copy(update={"steps": killed_at})
+    cfg = TEACHER.model_copy(update=update if killed_at is None else {**update, "steps": killed_at})
     train_teacher(WORLD, folder, work, vae, text, tok, cfg, log=lambda s: None)
 
 
@@ -81,3 +82,34 @@ def test_teacher_trains_deterministically_and_resumes_exactly(tmp_path):
     assert same(weights(tmp_path / "a"), weights(tmp_path / "c"))
     unet = build_unet(TEACHER, 4, 16, 8)
     assert sum(p.numel() for p in unet.parameters()) == sum(v.numel() for v in weights(tmp_path / "a").values())
+
+
+def test_teacher_temporal_kernels_stay_causal(tmp_path):
+    """causal_temporal: every temporal kernel's next-frame tap is zero in the trained weights (the frame clock),
+    while the current- and previous-frame taps trained."""
+    _teacher(tmp_path / "a", tmp_path / "wa", causal_temporal=True)
+    temporal = {k: v for k, v in weights(tmp_path / "a").items() if "temp_convs" in k and k.endswith("weight")
+                and v.dim() == 5}
+    assert len(temporal) >= 8
+    for name, w in temporal.items():
+        assert w[:, :, 2].abs().max() == 0, name
+    assert any(w[:, :, 0].abs().max() > 0 for w in temporal.values())
+    _teacher(tmp_path / "b", tmp_path / "wb")  # the default (the shipped recipe): two-sided kernels
+    two_sided = {k: v for k, v in weights(tmp_path / "b").items() if k in temporal}
+    assert any(w[:, :, 2].abs().max() > 0 for w in two_sided.values())
+
+
+def test_loss_weighting_lifts_high_noise_only():
+    """min_snr_plus_one weighs the clean-video error min(SNR + 1, gamma): ~1 where SNR -> 0 (Min-SNR gives ~SNR
+    there), the same cap gamma at low noise."""
+    from mcm.teachers.base import alphas_cumprod_from_betas
+    from mcm.world.teacher import loss_weights
+
+    abar = alphas_cumprod_from_betas(1000, 0.00085, 0.012, "scaled_linear")
+    snr = abar / (1 - abar)
+    plus = loss_weights(abar, TEACHER.model_copy(update={"loss_weighting": "min_snr_plus_one"})) * snr
+    plain = loss_weights(abar, TEACHER.model_copy(update={"loss_weighting": "min_snr"})) * snr
+    assert plus[-1] == pytest.approx(1 + snr[-1].item(), rel=1e-5) and plain[-1] < 0.005
+    low = snr > TEACHER.min_snr_gamma
+    assert torch.equal(plus[low], plain[low])
+    assert torch.allclose(plus[low], torch.full_like(plus[low], TEACHER.min_snr_gamma))
