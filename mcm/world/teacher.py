@@ -3,7 +3,12 @@
 Denoising score matching in the VAE's latent space, epsilon prediction, ModelScope's scaled-linear betas
 (0.00085 .. 0.012, T = 1000), the caption dropped (replaced by the empty caption) with probability
 ``uncond_prob`` so the model also learns the unconditional score that classifier-free guidance needs.
-The shipped weights are an exponential moving average of the trained ones.
+The loss is weighted by min(SNR, gamma) / SNR (Min-SNR, Hang et al. 2023), which converges faster than
+the plain loss; the shipped weights are an exponential moving average of the trained ones.
+
+V's clips (degraded, watermarked) are encoded once (posterior means x scaling factor) and their captions
+once; steps then draw (clip, timestep, noise, dropout) from generators keyed by (seed, step). The run
+checkpoints every ``checkpoint_every`` steps (atomically) and resumes from its last checkpoint.
 
 Frame order. Diffusers' ``UNet3DConditionModel`` has no positional embedding in its temporal attention, so the
 only thing that tells its frames apart is the zero padding of the temporal convolutions; with ordinary
@@ -21,8 +26,8 @@ that every loader reads); both are off by default, because the shipped teacher w
   motion is decided at high noise, where Min-SNR's weight min(SNR, gamma) ~ SNR leaves it nearly unlearnt.
 
 Measured on 1200-step runs (same seed, 1 thread; 64 clips of V, time-flipped, noised to t = 900, one guided
-prediction read by the direction classifier; bench/frame_order.py): the caption's direction / the flipped
-input's (leaked) direction is 42% / 14% with both; 12% / 50% with neither, 16% / 31% with the weighting alone,
+prediction read by the direction classifier, the probe of bench/frame_order.py; its --train reruns these):
+the caption's direction / the flipped input's (leaked) direction is 42% / 14% with both; 12% / 50% with neither, 16% / 31% with the weighting alone,
 11% / 52% with causal kernels only at initialisation (the next-frame taps then grow back). A full 2500-step
 teacher with both (the toy-assets recipe otherwise) draws the captioned direction on 100% of 32 seen and 32
 zero-shot prompts (10 DDIM steps, g = 3; the shipped teacher: 50%), but the shape on only 53% / 31% (shipped:
