@@ -15,7 +15,7 @@ guesses: caption ~ leak or below.
 
 --train trains a teacher with the real trainer (mcm.world.teacher.train_teacher, the shipped VAE and text
 encoder) for --steps with the frame-order choices switched: ``both``, ``neither`` (the shipped teacher's recipe),
-``weighting`` (min_snr_plus_one only), ``causal`` (causal temporal kernels only), then probes it.
+``weighting`` (snr_lift = 1 only), ``causal`` (causal temporal kernels only), then probes it.
 
 Goal: at t = 900 the caption decides more often than the leaked input (caption > leak). The shipped teacher
 misses it (it picks the sign of motion from the noise); a 2500-step teacher with ``both`` passes it
@@ -39,8 +39,8 @@ from mcm.world.evalnets import load_eval_networks  # noqa: E402
 from mcm.world.sets import WorldConfig, clips  # noqa: E402
 from mcm.world.spec import DIRECTIONS  # noqa: E402
 
-VARIANTS = {"both": (True, "min_snr_plus_one"), "neither": (False, "min_snr"),
-            "weighting": (False, "min_snr_plus_one"), "causal": (True, "min_snr")}
+#: variant: (causal_temporal, snr_lift)
+VARIANTS = {"both": (True, 1.0), "neither": (False, 0.0), "weighting": (False, 1.0), "causal": (True, 0.0)}
 #: First clip index of the probe: past the 4096 clips of V the teacher trains on (same world, unseen clips).
 PROBE_START = 8192
 OPPOSITE = torch.tensor([DIRECTIONS.index(d) for d in ("right", "left", "down", "up")])
@@ -54,9 +54,9 @@ def train(variant: str, steps: int, work: Path, assets: Path) -> Path:
     from mcm.world.teacher import train_teacher
     from mcm.world.tokenizer import build_world_tokenizer
 
-    causal, weighting = VARIANTS[variant]
+    causal, lift = VARIANTS[variant]
     cfg = ToyAssetsConfig().teacher.model_copy(update={"steps": steps, "causal_temporal": causal,
-                                                       "loss_weighting": weighting, "snapshot_every": steps})
+                                                       "snr_lift": lift, "snapshot_every": steps})
     folder = work / f"{variant}-{steps}"
     vae = AutoencoderKL.from_pretrained(assets / "vae").eval()
     text = CLIPTextModel.from_pretrained(assets / "text_encoder").eval()

@@ -21,7 +21,7 @@ that every loader reads); both are off by default, because the shipped teacher w
 - ``causal_temporal``: every (3, 1, 1) temporal kernel sees the current and the previous frame only (its
   next-frame tap is zero at initialisation and after every step), so the padding at the first frame gives
   each frame its distance from the start: a clock the caption's direction can bind to;
-- ``loss_weighting = min_snr_plus_one``: the clean-video error is weighted min(SNR + 1, gamma), the Min-SNR
+- ``snr_lift = 1``: the clean-video error is weighted min(SNR + 1, gamma), the Min-SNR
   weight (Hang et al. 2023) raised by 1 at high noise, as v-prediction's loss weights it there. The sign of the
   motion is decided at high noise, where Min-SNR's weight min(SNR, gamma) ~ SNR leaves it nearly unlearnt.
 
@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Optional
 
 import torch
 from pydantic import Field
@@ -67,11 +67,13 @@ class TeacherTrainConfig(ModelTrainConfig):
     num_clips: int = Field(4096, ge=8, description="Clips of V the teacher learns from.")
     uncond_prob: float = Field(0.1, ge=0, lt=1, description="Caption dropout probability (CFG training).")
     min_snr_gamma: float = Field(5.0, gt=0, description="Min-SNR loss weight cap gamma.")
-    loss_weighting: Literal["min_snr", "min_snr_plus_one"] = Field(
-        "min_snr", description="Weight of the clean-video error: min(SNR, gamma) (Min-SNR) or "
-        "min(SNR + 1, gamma) (v-prediction's weight at high noise, where the direction of motion is decided).")
+    snr_lift: float = Field(0.0, ge=0, description="Weight of the clean-video error: min(SNR + snr_lift, gamma); 0 "
+                            "is Min-SNR, 1 v-prediction's weight at high noise, where the direction of motion is "
+                            "decided.")
     causal_temporal: bool = Field(False, description="Temporal convolution kernels see the current and previous "
                                   "frame only (next-frame tap held at zero): the network's frame clock.")
+    init_from: Optional[str] = Field(None, description="Start from this diffusers UNet3D folder's weights (a base "
+                                     "teacher) instead of a fresh initialisation.")
     ema_decay: float = Field(0.999, ge=0, lt=1, description="EMA decay of the shipped weights.")
     num_train_timesteps: int = Field(1000, ge=2, description="T of the noise schedule.")
     beta_start: float = Field(0.00085, gt=0, description="First beta (ModelScope).")
@@ -118,7 +120,7 @@ def causal_temporal_kernels_(unet) -> int:
 def loss_weights(abar: torch.Tensor, cfg: TeacherTrainConfig) -> torch.Tensor:
     """Per-timestep weight of the epsilon error: (x0-space weight) / SNR, since |eps error|^2 = SNR |x0 error|^2."""
     snr = abar / (1 - abar)
-    x0_weight = snr + 1 if cfg.loss_weighting == "min_snr_plus_one" else snr
+    x0_weight = snr + cfg.snr_lift
     return torch.clamp(x0_weight, max=cfg.min_snr_gamma) / snr
 
 
@@ -177,6 +179,11 @@ def train_teacher(world: WorldConfig, folder: str | Path, work: str | Path, vae,
     latents, text, null = encode_training_set(world, cfg, vae, text_encoder, tokenizer, log)
     torch.manual_seed(cfg.seed)
     unet = build_unet(cfg, latents.shape[1], text.shape[-1], latents.shape[-1])
+    if cfg.init_from:
+        from diffusers import UNet3DConditionModel
+
+        unet.load_state_dict(UNet3DConditionModel.from_pretrained(cfg.init_from).state_dict())
+        log(f"teacher: initialised from {cfg.init_from}")
     if cfg.causal_temporal:
         causal_temporal_kernels_(unet)
     unet.train().to(device)

@@ -100,16 +100,30 @@ def test_teacher_temporal_kernels_stay_causal(tmp_path):
 
 
 def test_loss_weighting_lifts_high_noise_only():
-    """min_snr_plus_one weighs the clean-video error min(SNR + 1, gamma): ~1 where SNR -> 0 (Min-SNR gives ~SNR
+    """snr_lift = 1 weighs the clean-video error min(SNR + 1, gamma): ~1 where SNR -> 0 (Min-SNR gives ~SNR
     there), the same cap gamma at low noise."""
     from mcm.teachers.base import alphas_cumprod_from_betas
     from mcm.world.teacher import loss_weights
 
     abar = alphas_cumprod_from_betas(1000, 0.00085, 0.012, "scaled_linear")
     snr = abar / (1 - abar)
-    plus = loss_weights(abar, TEACHER.model_copy(update={"loss_weighting": "min_snr_plus_one"})) * snr
-    plain = loss_weights(abar, TEACHER.model_copy(update={"loss_weighting": "min_snr"})) * snr
+    plus = loss_weights(abar, TEACHER.model_copy(update={"snr_lift": 1.0})) * snr
+    plain = loss_weights(abar, TEACHER.model_copy(update={"snr_lift": 0.0})) * snr
     assert plus[-1] == pytest.approx(1 + snr[-1].item(), rel=1e-5) and plain[-1] < 0.005
     low = snr > TEACHER.min_snr_gamma
     assert torch.equal(plus[low], plain[low])
     assert torch.allclose(plus[low], torch.full_like(plus[low], TEACHER.min_snr_gamma))
+
+
+def test_teacher_starts_from_init_from_weights(tmp_path):
+    """init_from: a stage trained on top of a base teacher starts from the base's weights, not a fresh draw (with a
+    vanishing learning rate it ends where the base is; a fresh initialisation is far from it)."""
+    _teacher(tmp_path / "base", tmp_path / "wbase")
+    base = weights(tmp_path / "base")
+    _teacher(tmp_path / "stage", tmp_path / "wstage", init_from=str(tmp_path / "base"), lr=1e-12, seed=1)
+    stage = weights(tmp_path / "stage")
+    assert stage.keys() == base.keys()
+    assert max((stage[k] - base[k]).abs().max().item() for k in base) < 1e-6
+    torch.manual_seed(TEACHER.seed)
+    fresh = build_unet(TEACHER, 4, 16, 8).state_dict()
+    assert max((fresh[k] - base[k]).abs().max().item() for k in base if k in fresh) > 1e-3
