@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,8 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -36,23 +33,17 @@ from pipelines.params import PARAMS, TINY, load_params, write_params  # noqa: E4
 
 #: The issue's allowance: the pipeline may take this many minutes more than the CLI chain.
 OVERHEAD_LIMIT_MIN = 3.0
-TEMPLATE = re.compile(r"\$\{([^}]+)\}")
 
 
-def render(cmd: str, params: dict[str, Any]) -> str:
-    """A dvc.yaml command with its ${section.key} references filled from ``params`` (as dvc's templating does)."""
-    def value(match: re.Match) -> str:
-        node: Any = params
-        for key in match.group(1).split("."):
-            node = node[key]
-        return str(node)
-    return TEMPLATE.sub(value, cmd)
+def chain_commands(ws: Path) -> list[tuple[str, str]]:
+    """(stage, shell command) of dvc.yaml's stages, rendered by DVC itself against ``ws``'s params.yaml, in the
+    file's order (a topological order of the DAG)."""
+    from dvc.repo import Repo
 
-
-def chain_commands(params: dict[str, Any]) -> list[tuple[str, str]]:
-    """(stage, shell command) of dvc.yaml's stages, in the file's order (a topological order of the DAG)."""
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    return [(name, render(" ".join(stage["cmd"].split()), params)) for name, stage in stages.items()]
+    shutil.copy(ROOT / "dvc.yaml", ws / "dvc.yaml")
+    Repo.init(str(ws), no_scm=True)
+    with Repo(str(ws)) as repo:
+        return [(stage.name, stage.cmd) for stage in repo.index.stages]
 
 
 def workspace(root: Path, name: str, params: dict[str, Any]) -> Path:
@@ -92,7 +83,7 @@ def main() -> int:
     try:
         chain_ws = workspace(root, "chain", params)
         stage_s = {}
-        for name, cmd in chain_commands(params):
+        for name, cmd in chain_commands(chain_ws):
             print(f"chain: {name} ...", file=sys.stderr, flush=True)
             stage_s[name] = run(cmd.replace("python ", f"{sys.executable} ", 1), chain_ws, env, root / "chain.log")
         chain_s = sum(stage_s.values())

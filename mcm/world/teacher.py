@@ -36,11 +36,11 @@ zero-shot prompts (10 DDIM steps, g = 3; the shipped teacher: 50%), but the shap
 need. Not shipped.
 
 Fine-tuning the shipped teacher instead (``init_from`` it, causal kernels, lr 3e-4, 20 warm-up steps; 32 + 32
-prompts, 10 DDIM steps, g = 3): with ``snr_lift = 1``, 600 steps (38 min on 1 thread) draw the direction on 21 / 21
-of 32 seen / zero-shot prompts (shipped: 16 / 16) and all three on 18 / 15 (shipped: 15 / 14), shapes kept (29 / 24;
-shipped: 30 / 26);
-with ``snr_lift = 0.1`` the direction is still at chance after 200 steps (19 / 18). The sign binds far more slowly
-from a time-symmetric start than from scratch: within noise of the shipped teacher, so not shipped either.
+prompts, 10 DDIM steps, g = 3): with ``snr_lift = 1``, 600 steps (38 min on 1 thread, beside another run) draw
+the direction on 21 / 21 of 32 seen / zero-shot prompts (shipped: 16 / 16) and all three on 18 / 15 (shipped:
+15 / 14), shapes kept (29 / 24; shipped: 30 / 26); with ``snr_lift = 0.1`` the direction is still at chance after
+200 steps (19 / 18). The sign binds far more slowly from a time-symmetric start than from scratch: within noise
+of the shipped teacher, so not shipped either.
 """
 
 from __future__ import annotations
