@@ -115,6 +115,20 @@ def test_loss_weighting_lifts_high_noise_only():
     assert torch.allclose(plus[low], torch.full_like(plus[low], TEACHER.min_snr_gamma))
 
 
+def test_loss_weighting_lift_stops_at_snr_lift_until():
+    """snr_lift_until = N: the lifted weights for steps before N, plain Min-SNR from step N on."""
+    from mcm.teachers.base import alphas_cumprod_from_betas
+    from mcm.world.teacher import loss_weights
+
+    abar = alphas_cumprod_from_betas(1000, 0.00085, 0.012, "scaled_linear")
+    lifted = TEACHER.model_copy(update={"snr_lift": 1.0})
+    scheduled = TEACHER.model_copy(update={"snr_lift": 1.0, "snr_lift_until": 100})
+    plain = loss_weights(abar, TEACHER.model_copy(update={"snr_lift": 0.0}))
+    assert torch.equal(loss_weights(abar, scheduled, step=99), loss_weights(abar, lifted, step=99))
+    assert torch.equal(loss_weights(abar, scheduled, step=100), plain)
+    assert loss_weights(abar, scheduled, step=99)[-1] > 100 * plain[-1]
+
+
 def test_teacher_starts_from_init_from_weights(tmp_path):
     """init_from: a stage trained on top of a base teacher starts from the base's weights, not a fresh draw (with a
     vanishing learning rate it ends where the base is; a fresh initialisation is far from it)."""
