@@ -51,7 +51,7 @@ class ToyAssetsConfig(StrictConfig):
     vae: VAETrainConfig = Field(default_factory=lambda: VAETrainConfig(
         block_out_channels=(16, 32, 64), norm_num_groups=8, steps=2000, batch_size=32, lr=2e-3, warmup_steps=100),
         description="VAE.")
-    teacher: TeacherTrainConfig = Field(default_factory=lambda: TeacherTrainConfig(steps=2500, causal_temporal=True),
+    teacher: TeacherTrainConfig = Field(default_factory=lambda: TeacherTrainConfig(steps=3000, causal_temporal=True),
                                         description="Teacher UNet (causal temporal kernels: mcm.world.teacher).")
     backbone: BackboneTrainConfig = Field(default_factory=BackboneTrainConfig, description="Discriminator backbone.")
     eval: EvalNetTrainConfig = Field(default_factory=EvalNetTrainConfig, description="Evaluation networks.")
