@@ -71,6 +71,10 @@ class DiscriminatorConfig(_Strict):
     )
     translation_ratio: float = Field(0.125, ge=0.0, lt=0.5, description="Max shift as a fraction of the side.")
     cutout_ratio: float = Field(0.2, ge=0.0, le=1.0, description="Cutout side as a fraction of the image side.")
+    augment_views: int = Field(
+        1, ge=1, description="Augmented views of each real and fake image in the discriminator's step (authors: "
+        "1). More views average out the augmentation's noise, so a few updates find what every fake shares."
+    )
 
     # --- heads ----------------------------------------------------------------------------------------------
     head_channels: Optional[int] = Field(

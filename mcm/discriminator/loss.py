@@ -40,6 +40,7 @@ GP_TARGET_NORM = 1.0  # WGAN-GP: (||grad|| - 1)^2
 # Purposes of the per-sample seeds: the generator's view of a fake, the discriminator's views of fake and
 # real, and the penalty's interpolation weight get independent draws from one per-video seed.
 SEED_FAKE_G, SEED_FAKE_D, SEED_REAL, SEED_GP = 1, 2, 3, 4
+SEED_VIEW_STRIDE = 8  # > every purpose tag: view v of a purpose draws from tag purpose + 8 v (view_purpose)
 SEED_STRIDE = 1_000_003  # a prime > any l, so (purpose, frame) pairs never collide for one video
 SEED_MODULUS = 2**62  # seeds stay non-negative int64 (torch.Generator.manual_seed)
 
@@ -75,6 +76,26 @@ def frame_seeds(video_seeds: torch.Tensor, l: int, purpose: int) -> list[int]:
     return [
         (int(s) + purpose * SEED_STRIDE + j) % SEED_MODULUS for s in video_seeds.tolist() for j in range(l)
     ]
+
+
+def view_purpose(purpose: int, view: int) -> int:
+    """The purpose tag of augmented view ``view`` of ``purpose`` (view 0: the tag itself), distinct from every
+    other (purpose, view) pair."""
+    return purpose + SEED_VIEW_STRIDE * view
+
+
+def _more_views(disc: ImageDiscriminator, images: torch.Tensor, first: list[torch.Tensor], video_seeds: torch.Tensor,
+                l: int, purpose: int) -> list[torch.Tensor]:
+    """Backbone features of ``disc.config.augment_views`` augmented views of ``images``, view-major (N * views, D,
+    L) per block, given view 0's (``first``); view v is augmented from the seeds of ``view_purpose(purpose, v)``."""
+    rest = [disc.features(preprocess_per_sample(disc, images, frame_seeds(video_seeds, l, view_purpose(purpose, v))))
+            for v in range(1, disc.config.augment_views)]
+    return [torch.cat(parts) for parts in zip(first, *rest)]
+
+
+def _per_view(text_embed: Optional[torch.Tensor], views: int) -> Optional[torch.Tensor]:
+    """The text embeddings (N, D) of one view repeated for ``views`` view-major views (None stays None)."""
+    return text_embed if text_embed is None or views == 1 else text_embed.repeat(views, 1)
 
 
 def seeded_generator(seed: int, device: torch.device | str) -> torch.Generator:
@@ -220,6 +241,9 @@ def discriminator_loss(disc: ImageDiscriminator, real: torch.Tensor, real_text: 
     :attr:`PenaltyWeight.weight`; this function never grows it (the trainer does, from the rank-averaged
     ``d_penalty``, at its logging interval) and never syncs the host or calls torch.distributed.
 
+    With ``config.augment_views`` = k > 1 every real and fake image is augmented k times (view-major, view 0 as
+    with one view): the hinge averages over all views, the penalty is taken on view 0.
+
     The fakes are detached here (no gradient reaches the generator); the backbone runs without gradients
     except in R1's double backward. Returns (loss, detached terms: d_loss_real, d_loss_fake, d_real_score,
     d_fake_score, d_penalty and d_penalty_weight unless ``config.penalty='none'``, d_loss).
@@ -237,17 +261,21 @@ def discriminator_loss(disc: ImageDiscriminator, real: torch.Tensor, real_text: 
         real_pixels = preprocess_per_sample(disc, real, real_seeds)
         fake_pixels = preprocess_per_sample(disc, fake, frame_seeds(video_seeds, l, SEED_FAKE_D))
         real_feats, fake_feats = disc.features(real_pixels), disc.features(fake_pixels)
-    real_logits = torch.cat(disc.head_logits(real_feats, real_text), dim=1)
-    fake_logits = torch.cat(disc.head_logits(fake_feats, fake_text), dim=1)
+        if cfg.augment_views > 1:  # view 0 is the one-view step's; the others follow, view-major
+            real_feats = _more_views(disc, real, real_feats, video_seeds, l, SEED_REAL)
+            fake_feats = _more_views(disc, fake, fake_feats, video_seeds, l, SEED_FAKE_D)
+    real_logits = torch.cat(disc.head_logits(real_feats, _per_view(real_text, cfg.augment_views)), dim=1)
+    fake_logits = torch.cat(disc.head_logits(fake_feats, _per_view(fake_text, cfg.augment_views)), dim=1)
     loss, terms = hinge_discriminator_loss(real_logits, fake_logits)
     terms["d_real_score"] = real_logits.detach().float().mean()
     terms["d_fake_score"] = fake_logits.detach().float().mean()
     if cfg.penalty != "none":
         if cfg.penalty == "r1":
             penalty = r1_penalty(disc, real, real_text, real_seeds)
-        else:
+        else:  # on view 0 only: its cost does not grow with the views
+            n = real.shape[0]
             penalty = wgan_gp_penalty(disc, real_pixels, fake_pixels, fake_text, frame_seeds(video_seeds, l, SEED_GP),
-                                      real_feats, fake_feats)
+                                      [f[:n] for f in real_feats], [f[:n] for f in fake_feats])
         loss = loss + float(penalty_weight) * penalty
         terms["d_penalty"] = penalty.detach()
         # a fill on the loss's device: no host-to-device copy, hence no sync

@@ -16,7 +16,7 @@ from mcm.discriminator import (
     r1_penalty,
     wgan_gp_penalty,
 )
-from mcm.discriminator.loss import SEED_FAKE_D, SEED_GP, SEED_REAL, wgan_gp_from_features
+from mcm.discriminator.loss import SEED_FAKE_D, SEED_FAKE_G, SEED_GP, SEED_REAL, view_purpose, wgan_gp_from_features
 
 TEXT_DIM = 16
 
@@ -176,3 +176,27 @@ def test_discriminator_loss_leaves_the_penalty_weight_and_torch_distributed_alon
     loss.backward()
     assert pw.state_dict() == before and calls == []
     assert terms["d_penalty_weight"].item() == 1.0
+
+
+def test_augment_views_average_the_hinge_over_views_and_keep_view_zero_and_the_penalty(make_config):
+    """k views: the hinge is the mean of k one-view hinges, view v augmented from the seeds of
+    view_purpose(purpose, v); view 0's and the penalty are exactly the one-view step's."""
+    real, fake = torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 3, 32, 32) * 2 - 1
+    text, seeds = torch.randn(4, TEXT_DIM), torch.tensor([3, 5])  # 2 videos x l = 2 frames
+    one = build_discriminator(make_config(virtual_batch_size=4), seed=0).eval()  # eval: no power iteration
+    three = build_discriminator(make_config(virtual_batch_size=4, augment_views=3), seed=0).eval()
+    _, t1 = discriminator_loss(one, real, text, fake, text, seeds, 0.1)
+    _, t3 = discriminator_loss(three, real, text, fake, text, seeds, 0.1)
+
+    def view_logits(images, purpose, v):
+        pixels = preprocess_per_sample(one, images, frame_seeds(seeds, 2, view_purpose(purpose, v)))
+        return torch.cat(one.head_logits(one.features(pixels), text), dim=1)
+
+    real_hinge = [torch.relu(1 - view_logits(real, SEED_REAL, v)).mean() for v in range(3)]
+    fake_hinge = [torch.relu(1 + view_logits(fake, SEED_FAKE_D, v)).mean() for v in range(3)]
+    torch.testing.assert_close(real_hinge[0], t1["d_loss_real"])
+    torch.testing.assert_close(torch.stack(real_hinge).mean(), t3["d_loss_real"])
+    torch.testing.assert_close(torch.stack(fake_hinge).mean(), t3["d_loss_fake"])
+    torch.testing.assert_close(t3["d_penalty"], t1["d_penalty"])
+    assert len({round(h.item(), 6) for h in real_hinge}) == 3  # three different augmentations
+    assert len({view_purpose(p, v) for p in (SEED_FAKE_G, SEED_FAKE_D, SEED_REAL, SEED_GP) for v in range(4)}) == 16

@@ -1,0 +1,138 @@
+"""Does the discriminator find V's watermark within the embedded default's budget? (issue 10)
+
+    python bench/discriminator_views.py            # 4 discriminator settings, 120 updates each (about 3 minutes)
+    python bench/discriminator_views.py --quick    # under a minute: 2 settings, 96 updates
+
+The discriminator of ``make pipeline-run`` (preset ``toy_mcm``: the shipped self-supervised backbone, text-
+conditioned heads) is trained *alone* on the small world's frames with its own loss (``discriminator_loss``,
+Eq. 5 hinge + penalty): real images are clean renders (what M holds), fakes are the same world's frames with V's
+defects (blur, lower contrast, sensor noise and the fixed-place watermark: what the teacher draws). Batch 16 per
+update (the default's 8 videos x l = 2 frames), as many updates as the student gets (120). Then, without
+augmentation, on the 64 seen prompts' frames (item 3 of each clip), the mean logit D gives to
+
+    clean            M-like frames
+    clean + wm       the same with only the watermark added
+    degraded         V-like frames (all defects)
+
+and the **watermark gap** = D(clean) - D(clean + wm): how strongly D has learnt that the watermark marks a fake,
+the signal the student needs to drop it. This isolates D's side of the watermark goal: whether the student then
+drops the watermark is measured by ``bench/toy.py`` (docs/results/watermark_sweep.md).
+
+Rows: the default (virtual batch 2; DiffAugment colour, translation, cutout; 1 view), and colour-only
+augmentation at virtual batch 8 with 1 and 4 augmented views per image (``discriminator.augment_views``); the full
+run adds no augmentation at all (what D could learn unhindered).
+
+Goal: with 4 views the watermark gap is at least 5x the 1-view gap at the same updates and augmentation (views
+average out the augmentation's noise, so a few updates find what every fake shares).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mcm.config.load import load_config  # noqa: E402
+from mcm.discriminator.loss import discriminator_loss  # noqa: E402
+from mcm.teachers.registry import load_teacher  # noqa: E402
+from mcm.trainer.adversarial import DiscriminatorTraining  # noqa: E402
+from mcm.world import render  # noqa: E402
+from mcm.world.sets import WorldConfig, items  # noqa: E402
+
+VIEW_GAIN_TARGET = 5.0
+BATCH = 16
+FULL_UPDATES, QUICK_UPDATES = 120, 96
+TRAIN_ITEMS = 1000  # frames of the world's `networks` set (seen combinations; never the evaluation prompts)
+PROBE_FRAME = 3
+COLOUR_VB8 = ["discriminator.augment_policy=[color]", "discriminator.virtual_batch_size=8"]
+SETTINGS = {
+    "default (vb 2, colour+translation+cutout)": [],
+    "colour, vb 8, 1 view": COLOUR_VB8,
+    "colour, vb 8, 4 views": COLOUR_VB8 + ["discriminator.augment_views=4"],
+    "no augmentation, vb 8, 1 view": ["discriminator.augment_policy=[]", "discriminator.virtual_batch_size=8"],
+}
+QUICK_SETTINGS = ("colour, vb 8, 1 view", "colour, vb 8, 4 views")
+LOOKS = ("clean", "clean + wm", "degraded")
+
+
+def frames(world: WorldConfig, its, look: str, frame_of) -> torch.Tensor:
+    """(N, 3, H, W) in [-1, 1]: one frame of each item's clip rendered as ``look``."""
+    out = []
+    for it in its:
+        clean = it.clean(world)
+        if look == "clean":
+            clip = clean
+        elif look == "clean + wm":
+            clip = render.add_watermark(clean)
+        else:
+            clip = render.degrade(clean, render.draw_degradation(np.random.default_rng([world.seed, it.index])))
+        out.append(clip[frame_of(it)])
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() * 2 - 1
+
+
+def train_and_probe(sets: list[str], updates: int, seed: int, teacher, world: WorldConfig) -> tuple[dict, float]:
+    cfg = load_config("toy_mcm", sets).discriminator
+    adv = DiscriminatorTraining(cfg, teacher, torch.device("cpu"), seed, fp16=False)
+    disc, text = adv.disc, adv.adversary.text
+    opt = disc.make_optimizer()
+    pool = items(world, "networks", TRAIN_ITEMS)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    for step in range(updates):
+        real_its = [pool[i] for i in rng.integers(len(pool), size=BATCH)]
+        fake_its = [pool[i] for i in rng.integers(len(pool), size=BATCH)]
+        frame = int(rng.integers(world.num_frames))
+        real = frames(world, real_its, "clean", lambda it: frame)
+        fake = frames(world, fake_its, "degraded", lambda it: (frame + 1) % world.num_frames)
+        video_seeds = torch.as_tensor(rng.integers(0, 2**40, size=BATCH // cfg.sparse_frames))
+        loss, _ = discriminator_loss(disc, real, text([i.caption for i in real_its]), fake,
+                                     text([i.caption for i in fake_its]), video_seeds, adv.penalty_weight.weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    seconds = time.perf_counter() - t0
+    probe = items(world, "seen", world.prompts_per_set)
+    probe_text = text([it.caption for it in probe])
+    with torch.no_grad():
+        scores = {look: float(disc.eval().score(frames(world, probe, look, lambda it: PROBE_FRAME), probe_text).mean())
+                  for look in LOOKS}
+    return scores, seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help=f"2 settings, {QUICK_UPDATES} updates (under a minute)")
+    ap.add_argument("--updates", type=int, help=f"discriminator updates (default {FULL_UPDATES})")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    updates = args.updates or (QUICK_UPDATES if args.quick else FULL_UPDATES)
+    world = WorldConfig()
+    teacher = load_teacher(load_config("toy_mcm").teacher)  # the text condition of D's heads
+    names = QUICK_SETTINGS if args.quick else tuple(SETTINGS)
+    print(f"discriminator alone, {updates} updates of {BATCH} real + {BATCH} fake, seed {args.seed}"
+          f"{' (--quick)' if args.quick else ''}")
+    print(f"| setting | {' | '.join(f'D({look})' for look in LOOKS)} | watermark gap | seconds |")
+    print("|---|" + "---|" * (len(LOOKS) + 2))
+    gaps = {}
+    for name in names:
+        scores, seconds = train_and_probe(SETTINGS[name], updates, args.seed, teacher, world)
+        gaps[name] = scores["clean"] - scores["clean + wm"]
+        print(f"| {name} | {' | '.join(f'{scores[look]:+.3f}' for look in LOOKS)} | {gaps[name]:+.3f} | {seconds:.0f} |",
+              flush=True)
+    one, four = gaps["colour, vb 8, 1 view"], gaps["colour, vb 8, 4 views"]
+    gain = four / max(abs(one), 1e-3)
+    print(f"GOAL discriminator_watermark_gap_4views_over_1view {gain:.1f} {VIEW_GAIN_TARGET:g} "
+          f"{'PASS' if gain >= VIEW_GAIN_TARGET else 'MISS'}")
+
+
+if __name__ == "__main__":
+    main()
