@@ -24,7 +24,9 @@ the same prompts and seeds, it reaches at least 80% of the teacher's prompt accu
 both prompt sets pooled) at the denoising-loop speed-up ``bench/sampling.py`` measures (>= 22 on the ``small``
 preset; the toy teacher's own loop ratio, teacher's guided 50 steps / the LoRA-merged student's 4, is printed
 beside it: at 32x32 the fixed cost of a forward weighs more); its watermark rate is at most half the
-teacher's (M at work); under 2% of its videos are collapsed.
+teacher's (M at work); under 2% of its videos are collapsed. Beside it, for reference (no goal), the untrained
+student: the same network with its LoRA switched off, sampled with the same 4 LCM steps, so the table shows what
+the distillation itself added.
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def student_against_teacher(student: str, nets, world: WorldConfig, n: int, teac
     from mcm.runs.folder import resolve_run
     from mcm.sampler.api import build_video_generator
     from mcm.sampler.timing import denoising_loop_seconds
-    from mcm.student.lora import merge_lora
+    from mcm.student.lora import adapters_disabled, merge_lora
 
     try:
         run = resolve_run(student)
@@ -150,6 +152,11 @@ def student_against_teacher(student: str, nets, world: WorldConfig, n: int, teac
     videos = torch.cat([seen, zero])
     wm = watermark_rate(nets, videos.flatten(0, 1))
     collapsed = sum(is_collapsed(v) for v in videos) / len(videos)
+    with adapters_disabled(gen.teacher.network):  # the untrained student: what distillation starts from
+        base_seen, _ = generate(gen, world, "seen", n, 16)
+        base_zero, _ = generate(gen, world, "zero_shot", n, 16)
+    base_acc = {"seen": accuracy(nets, base_seen, seen_its), "zero_shot": accuracy(nets, base_zero, zero_its)}
+    base_wm = watermark_rate(nets, torch.cat([base_seen, base_zero]).flatten(0, 1))
     merge_lora(gen.teacher.network)
     teacher = build_video_generator(teacher="toy", scheduler="ddim", steps=50)
     secs = denoising_loop_seconds({"teacher": teacher, "student": gen}, "a red circle moving left", 0, rounds=3)
@@ -161,13 +168,17 @@ def student_against_teacher(student: str, nets, world: WorldConfig, n: int, teac
     share = pooled(acc) / max(pooled(teacher_acc), 1e-9)
     print(f"\nstudent {run} at {STUDENT_STEPS} steps against the teacher at {teacher_steps} guided DDIM steps "
           f"(same prompts and seeds):")
-    print(f"{'prompt set':<12} {'teacher':>8} {'student':>8}  student 95% interval")
+    print(f"{'prompt set':<12} {'teacher':>8} {'student':>8}  student 95% interval  {'untrained':>9}")
     for name in acc:
-        t, s = teacher_acc[name]["all"], acc[name]["all"]
-        print(f"{name:<12} {100 * t[0] / t[1]:7.1f}% {100 * s[0] / s[1]:7.1f}%  [{s[2][0]:.1f}, {s[2][1]:.1f}]")
-    print(f"pooled: teacher {100 * pooled(teacher_acc):.1f}%  student {100 * pooled(acc):.1f}%  share {share:.3f}")
-    print(f"watermark rate: teacher {100 * teacher_wm:.1f}%  student {100 * wm:.1f}%;  collapsed videos: "
-          f"{100 * collapsed:.1f}%")
+        t, s, b = teacher_acc[name]["all"], acc[name]["all"], base_acc[name]["all"]
+        print(f"{name:<12} {100 * t[0] / t[1]:7.1f}% {100 * s[0] / s[1]:7.1f}%  [{s[2][0]:.1f}, {s[2][1]:.1f}]"
+              f"{100 * b[0] / b[1]:17.1f}%")
+    print(f"pooled: teacher {100 * pooled(teacher_acc):.1f}%  student {100 * pooled(acc):.1f}%  share {share:.3f}  "
+          f"(untrained student: {100 * pooled(base_acc):.1f}%, share {pooled(base_acc) / max(pooled(teacher_acc), 1e-9):.3f})")
+    print(f"watermark rate: teacher {100 * teacher_wm:.1f}%  student {100 * wm:.1f}%  untrained {100 * base_wm:.1f}%;  "
+          f"collapsed videos: {100 * collapsed:.1f}%")
+    print("(untrained student: the teacher's network without the LoRA, the same 4 LCM steps, prompts and seeds: "
+          "what distillation starts from)")
     print(f"denoising loop (batch 1, text encoding included, decode excluded): teacher 50 guided steps "
           f"{secs['teacher']:.3f} s, student {STUDENT_STEPS} steps (LoRA merged) {secs['student']:.3f} s, "
           f"speed-up {speedup:.1f}x")
