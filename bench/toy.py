@@ -166,6 +166,7 @@ def student_against_teacher(student: str, nets, world: WorldConfig, n: int, teac
         return sum(a[k]["all"][0] for k in a) / sum(a[k]["all"][1] for k in a)
 
     share = pooled(acc) / max(pooled(teacher_acc), 1e-9)
+    base_share = pooled(base_acc) / max(pooled(teacher_acc), 1e-9)
     print(f"\nstudent {run} at {STUDENT_STEPS} steps against the teacher at {teacher_steps} guided DDIM steps "
           f"(same prompts and seeds):")
     print(f"{'prompt set':<12} {'teacher':>8} {'student':>8}  student 95% interval  {'untrained':>9}")
@@ -174,7 +175,7 @@ def student_against_teacher(student: str, nets, world: WorldConfig, n: int, teac
         print(f"{name:<12} {100 * t[0] / t[1]:7.1f}% {100 * s[0] / s[1]:7.1f}%  [{s[2][0]:.1f}, {s[2][1]:.1f}]"
               f"{100 * b[0] / b[1]:17.1f}%")
     print(f"pooled: teacher {100 * pooled(teacher_acc):.1f}%  student {100 * pooled(acc):.1f}%  share {share:.3f}  "
-          f"(untrained student: {100 * pooled(base_acc):.1f}%, share {pooled(base_acc) / max(pooled(teacher_acc), 1e-9):.3f})")
+          f"(untrained student: {100 * pooled(base_acc):.1f}%, share {base_share:.3f})")
     print(f"watermark rate: teacher {100 * teacher_wm:.1f}%  student {100 * wm:.1f}%  untrained {100 * base_wm:.1f}%;  "
           f"collapsed videos: {100 * collapsed:.1f}%")
     print("(untrained student: the teacher's network without the LoRA, the same 4 LCM steps, prompts and seeds: "
