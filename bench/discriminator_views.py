@@ -1,13 +1,14 @@
-"""Does the discriminator find V's watermark within the embedded default's budget? (issue 10)
+"""Does the discriminator find V's watermark within 120 updates? (issue 10)
 
     python bench/discriminator_views.py            # 4 discriminator settings, 120 updates each (about 3 minutes)
     python bench/discriminator_views.py --quick    # under a minute: 2 settings, 96 updates
 
 The discriminator of ``make pipeline-run`` (preset ``toy_mcm``: the shipped self-supervised backbone, text-
-conditioned heads; its augmentation, virtual batch and views set per row) is trained *alone* on the small world's frames with its own loss (``discriminator_loss``,
-Eq. 5 hinge + penalty): real images are clean renders (what M holds), fakes are the same world's frames with V's
-defects (blur, lower contrast, sensor noise and the fixed-place watermark: what the teacher draws). Batch 16 per
-update (the default's 8 videos x l = 2 frames), as many updates as the student gets (120). Then, without
+conditioned heads; augmentation, virtual batch and views set per row) is trained *alone* on the small world's
+frames with its own loss (``discriminator_loss``, Eq. 5 hinge + penalty): real images are clean renders (what M
+holds), fakes are the same world's frames with V's defects (blur, lower contrast, sensor noise and the fixed-place
+watermark: what the teacher draws). Batch 16 per update (the default's 8 videos x l = 2 frames), 120 updates (the
+student's budget when the paper's augmentation was the default; the default student now gets 300). Then, without
 augmentation, on the 64 seen prompts' frames (item 3 of each clip), the mean logit D gives to
 
     clean            M-like frames
@@ -54,7 +55,7 @@ FULL_UPDATES, QUICK_UPDATES = 120, 96
 TRAIN_ITEMS = 1000  # frames of the world's `networks` set (seen combinations; never the evaluation prompts)
 PROBE_FRAME = 3
 # Every row names its augmentation, virtual batch and views, so it does not depend on toy_mcm's choice of them
-# (the embedded default is the "colour, vb 8, 4 views" row since stop 25, the paper's augmentation the first row).
+# (the embedded default is the "colour, vb 8, 4 views" row; the first row is the paper's augmentation).
 COLOUR_VB8 = ["discriminator.augment_policy=[color]", "discriminator.virtual_batch_size=8"]
 SETTINGS = {
     "paper (vb 2, colour+translation+cutout, 1 view)": [
