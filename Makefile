@@ -32,6 +32,7 @@ $(STAMP): pyproject.toml
 # which mcm's data stack cannot use, so the server runs from its own venv; its models borrow torch, onnxruntime
 # and transformers from $(VENV) (mcm.serve.server). Same interpreter as $(VENV) (the backend stub links it).
 SERVE_VENV ?= $(VENV)-serve
+# Passed to tests and pipeline steps as an absolute path: they run in other working directories (kfp.local).
 SERVE_STAMP := $(SERVE_VENV)/.mcm-serve-deps-1
 PYTRITON_PINS := nvidia-pytriton==0.7.0 "numpy<2"
 $(SERVE_STAMP):
@@ -48,7 +49,7 @@ venv: $(STAMP)
 # Two lanes on two workers (conftest.py: tests in their own temporary folders in one, the rest in the other).
 TEST_WORKERS ?= 2
 test: venv serve-venv
-	MCM_SERVE_VENV=$(SERVE_VENV) $(PY) -m pytest -q -n $(TEST_WORKERS)
+	MCM_SERVE_VENV=$(abspath $(SERVE_VENV)) $(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
@@ -61,7 +62,7 @@ test-fast: venv
 # Triton server. With KFP_HOST set (and optionally KFP_TOKEN, KFP_NAMESPACE) it compiles the pipeline and submits a
 # run to that Kubeflow Pipelines endpoint, printing the run's URL.
 pipeline-run: venv $(if $(KFP_HOST),,serve-venv)
-	MCM_SERVE_VENV=$(SERVE_VENV) OMP_NUM_THREADS=$(PIPELINE_THREADS) $(PY) -m pipelines.run
+	MCM_SERVE_VENV=$(abspath $(SERVE_VENV)) OMP_NUM_THREADS=$(PIPELINE_THREADS) $(PY) -m pipelines.run
 
 # The pipeline's YAML for the Kubeflow UI (Pipelines > Upload pipeline), for the cluster in params.yaml's cluster.
 PIPELINE_YAML ?= build/mcm-pipeline.yaml
