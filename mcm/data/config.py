@@ -19,6 +19,10 @@ class DataConfig(StrictConfig):
     height: int = Field(256, ge=8, description="Clip height in pixels (ModelScope 256, AnimateDiff 512).")
     width: int = Field(256, ge=8, description="Clip width in pixels.")
     frame_stride: Optional[int] = Field(None, ge=1, description="Frame stride; None normalises by frame rate.")
+    clip_start: Literal["random", "centre"] = Field(
+        "random", description="Where a clip starts in a longer video decoded at training time (source=csv): "
+        "'random' draws the start per (train.seed, epoch, row), as the authors draw a random start, so every epoch "
+        "sees another window and a resumed run the same one; 'centre' takes the centred window (ingestion's).")
     synthetic_size: int = Field(64, ge=1, description="Number of generated clips (source=synthetic).")
     shuffle_buffer: int = Field(1000, ge=0, description="Shuffle buffer of the shard stream (source=shards).")
     batch_size: int = Field(1, ge=1, description="Micro-batch per rank.")

@@ -11,6 +11,9 @@ Colour: YUV is converted to RGB by swscale with an *explicit* matrix and range t
 formats are full range; chroma sited "left"). :func:`ffmpeg_scale_args` gives the same choice as ffmpeg ``scale`` filter options,
 so a reference decode by the ffmpeg binary is comparable level for level.
 
+The clip's window is the centred one (ingestion) or starts where ``start_fraction`` puts it (training from a
+video table draws it per epoch, as the authors draw a random start: :mod:`mcm.data.csv_videos`).
+
 Output: ``uint8`` array (F, H, W, 3), resized so the shorter side covers the target and centre-cropped.
 """
 
@@ -137,10 +140,21 @@ def _too_short(n_src: int, n: int) -> int:
     raise ClipError("too_short", f"{n_src} frames cannot give a clip of {n}")
 
 
-def clip_indices(num_frames_src: int, num_frames: int, stride: int) -> tuple[int, ...]:
-    """Source frame indices of the centred clip: ``start + stride * k`` for k < num_frames."""
+def clip_indices(num_frames_src: int, num_frames: int, stride: int,
+                 start_fraction: float | None = None) -> tuple[int, ...]:
+    """Source frame indices ``start + stride * k`` for k < num_frames.
+
+    ``start_fraction`` None gives the centred clip; a value u in [0, 1) puts the start at ``floor(u * (slack + 1))``
+    of the ``slack`` frames a clip can move, so every start is equally likely for a uniform u.
+    """
     span = (num_frames - 1) * stride + 1
-    start = max(0, (num_frames_src - span) // 2)
+    slack = max(0, num_frames_src - span)
+    if start_fraction is None:
+        start = slack // 2
+    else:
+        if not 0.0 <= start_fraction < 1.0:
+            raise ValueError(f"start_fraction={start_fraction}: must lie in [0, 1)")
+        start = min(int(start_fraction * (slack + 1)), slack)
     return tuple(start + stride * k for k in range(num_frames))
 
 
@@ -215,8 +229,9 @@ def probe(source: Any) -> tuple[int, float, int, tuple[int, int]]:
 
 def read_clip(data: bytes | BinaryIO, num_frames: int, height: int | None = None, width: int | None = None,
               target_fps: float | None = None, frame_stride: int | None = None, min_stride: int = 1,
-              interpolation: str = "area") -> tuple[np.ndarray, ClipInfo]:
-    """Decode the centred clip of ``num_frames`` frames from a video (bytes or a file object).
+              interpolation: str = "area", start_fraction: float | None = None) -> tuple[np.ndarray, ClipInfo]:
+    """Decode a clip of ``num_frames`` frames from a video (bytes or a file object): the centred one, or the one
+    ``start_fraction`` places (:func:`clip_indices`; training draws it per epoch).
 
     Returns uint8 (F, H, W, 3) and its :class:`ClipInfo`. Raises :class:`ClipError` with reason
     ``empty_file``, ``decode_error``, ``no_video_stream`` or ``too_short``; never anything else for bad media.
@@ -237,7 +252,7 @@ def read_clip(data: bytes | BinaryIO, num_frames: int, height: int | None = None
         n_src = max(n_est, 1)
         for _attempt in range(2):  # second pass only when the container over-states its frame count
             stride = choose_stride(n_src, num_frames, fps, target_fps, frame_stride, min_stride)
-            wanted = clip_indices(n_src, num_frames, stride)
+            wanted = clip_indices(n_src, num_frames, stride, start_fraction)
             frames, n_decoded, colour = _decode_indices(make(), wanted, width, height, interpolation)
             if len(frames) == num_frames:
                 info = ClipInfo(stream_index, fps, n_src, stride, wanted, colour, size)  # type: ignore[arg-type]

@@ -118,6 +118,10 @@ class DiscriminatorConfig(_Strict):
     betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas of the discriminator.")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay (authors: 0).")
     eps: float = Field(1e-8, gt=0.0, description="AdamW epsilon.")
+    lr_schedule: Literal["student", "constant"] = Field(
+        "student", description="'student': the student's schedule (optim.lr_scheduler, warmup_steps, max_steps) "
+        "scales D's lr too, as the authors build both schedulers with the same arguments; 'constant': no schedule."
+    )
 
     # --- sparse frames (Section 3.1) ------------------------------------------------------------------------
     sparse_frames: int = Field(2, ge=1, description="l: frames per video decoded for the adversarial loss.")

@@ -35,7 +35,8 @@ def build_video_dataset(cfg: MCMConfig, teacher: Teacher, rank: int = 0, world_s
         from mcm.data.csv_videos import CsvVideoDataset
 
         return CsvVideoDataset(
-            d.path, root=d.root, num_frames=d.num_frames, height=d.height, width=d.width, frame_stride=d.frame_stride
+            d.path, root=d.root, num_frames=d.num_frames, height=d.height, width=d.width, frame_stride=d.frame_stride,
+            clip_start=d.clip_start, seed=cfg.train.seed,
         )
     if d.source == "shards":
         from mcm.data.shards import VideoShardDataset
@@ -59,7 +60,8 @@ def build_loader(dataset: Dataset, cfg: MCMConfig, rank: int, world_size: int, s
     """Infinite loader over this rank's shard, starting after ``start`` consumed micro-batches."""
     if isinstance(dataset, IterableDataset):
         return stream_loader(dataset, cfg, start, cfg.data.batch_size, collate_videos)
-    sampler = ShardedBatchSampler(len(dataset), cfg.data.batch_size, rank, world_size, cfg.train.seed, start=start)
+    sampler = ShardedBatchSampler(len(dataset), cfg.data.batch_size, rank, world_size, cfg.train.seed, start=start,
+                                  with_epoch=getattr(dataset, "keyed_by_epoch", False))
     return DataLoader(
         dataset,
         batch_sampler=sampler,

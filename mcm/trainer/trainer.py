@@ -125,7 +125,8 @@ class Trainer:
                                          cfg.optim.grad_clip, name="student")
         self.adv = None
         if cfg.discriminator.enabled:
-            self.adv = DiscriminatorTraining(cfg.discriminator, self.teacher, self.device, cfg.train.seed, fp16)
+            self.adv = DiscriminatorTraining(cfg.discriminator, self.teacher, self.device, cfg.train.seed, fp16,
+                                             cfg.optim)
         self.mcm_step = MCMStep(self.distill, self.mixed, None if self.adv is None else self.adv.adversary,
                                 cfg.distill.lambda_adv)
         self.trained_modules = [self.student_net, *self.motion.trainable_modules().values()]
@@ -292,6 +293,8 @@ class Trainer:
                         grad_norm = norm if norm is not None else grad_norm
                     self.position += 1
                 self.lr_scheduler.step()
+                if self.adv is not None:
+                    self.adv.step_lr()
                 self.step += 1
                 bar.update(1)
                 self._after_update(terms, grad_norm, time.perf_counter() - t0)

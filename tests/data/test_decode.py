@@ -55,6 +55,9 @@ def test_stride_normalised_by_fps_and_shrunk_for_short_videos():
     assert choose_stride(500, 16, 24.0, 25 / 8, None) == 8
     assert choose_stride(31, 16, 25.0, 25 / 8, None) == 2  # 15 * 2 + 1 = 31 frames fit exactly
     assert clip_indices(31, 16, 2) == tuple(range(0, 31, 2))
+    assert clip_indices(20, 8, 1) == tuple(range(6, 14))  # centred
+    assert clip_indices(20, 8, 1, 0.0)[0] == 0 and clip_indices(20, 8, 1, 0.999)[0] == 12  # the whole slack
+    assert clip_indices(5, 8, 1, 0.5)[0] == 0
     with pytest.raises(ClipError, match="too_short"):
         choose_stride(15, 16, 25.0, 25 / 8, None)
 

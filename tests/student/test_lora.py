@@ -39,6 +39,16 @@ def test_targets_cover_temporal_attention_and_skip_temporal_convs():
 
 
 @pytest.mark.parametrize("kind", ["tiny_modelscope", "tiny_animatediff"])
+def test_targets_cover_every_resnet_conv_shortcut(kind):
+    """The authors' LoRA covers the 1x1 shortcut of a ResNet that changes width (issue 27: the regex skipped it)."""
+    teacher, _ = student(kind)
+    shortcuts = [n for n, _ in teacher.network.named_modules() if re.fullmatch(r".*resnets\.\d+\.conv_shortcut", n)]
+    assert shortcuts, "the tiny UNet has ResNets that change width"
+    lora = {n for n, m in teacher.network.named_modules() if isinstance(m, BaseTunerLayer)}
+    assert set(shortcuts) <= lora, sorted(set(shortcuts) - lora)
+
+
+@pytest.mark.parametrize("kind", ["tiny_modelscope", "tiny_animatediff"])
 def test_student_starts_equal_to_teacher_and_only_lora_trains(kind):
     teacher, _ = student(kind)
     x, t, text = torch.randn(1, 4, 3, 8, 8), torch.tensor([400]), teacher.encode_text(["a"])

@@ -41,3 +41,25 @@ def test_mcm_loop_logs_terms_steps_ema_per_update_and_checkpoints_everything(tmp
     torch.testing.assert_close(weights["motion_head_ema.conv_out.weight"], target)
     adam = trainer.adv.optimizer.optimizer.state_dict()["state"]
     assert {float(s["step"]) for s in adam.values()} == {float(UPDATES)}
+
+
+def test_discriminator_lr_follows_the_students_warmup_and_cosine(tmp_path):
+    """The authors schedule D with the student's arguments (issue 27: D's lr was constant)."""
+    cfg = load_config("mcm_tiny", ["optim.max_steps=4", "optim.warmup_steps=2", "optim.global_batch=2",
+                                   "optim.lr_scheduler=cosine", "optim.lr=1e-3", "discriminator.lr=1e-2",
+                                   "train.validate_every=0", "train.checkpoint_every=4"])
+    trainer = Trainer(cfg, tmp_path / "run")
+    d_lrs, s_lrs = [], []
+    step_lr = trainer.adv.step_lr
+
+    def record():
+        step_lr()
+        d_lrs.append(trainer.adv.optimizer.optimizer.param_groups[0]["lr"] / cfg.discriminator.lr)
+        s_lrs.append(trainer.optimizer.optimizer.param_groups[0]["lr"] / cfg.optim.lr)
+
+    trainer.adv.step_lr = record
+    assert trainer.train() == "done"
+    # the lr of the next update, after each: warm-up over 2 updates to the peak, then cosine to zero
+    assert d_lrs == s_lrs == [0.5, 1.0, 0.5, 0.0]
+    states = torch.load(trainer.checkpointer.latest() / "optimizers.pt", weights_only=True)
+    assert states["discriminator_lr_scheduler"]["last_epoch"] == 4
