@@ -6,6 +6,9 @@ optional random crop when larger than the backbone size, a resize to the backbon
 and ImageNet normalisation. Every step is differentiable with respect to the image, so the generator's
 adversarial gradient reaches the decoded frames. Images are (N, 3, H, W) in [-1, 1]; parameters are drawn
 per sample (colour, shift, cutout position) from ``generator`` when given.
+
+The resize and the normalisation are the backbone's input convention (:mod:`mcm.backbone.preprocess`),
+re-exported here.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# The backbone's input convention lives beside the backbone (shared with the world's backbone training);
+# re-exported here, where the discriminator's preprocessing always offered it.
+from mcm.backbone.preprocess import IMAGENET_MEAN, IMAGENET_STD, imagenet_normalize, resize_for_backbone  # noqa: F401
 
 # DiffAugment ranges (Zhao et al. 2020): brightness +U(-0.5, 0.5), saturation xU(0, 2), contrast xU(0.5, 1.5)
 BRIGHTNESS_RANGE = 0.5
@@ -100,27 +104,3 @@ def diff_augment(x: torch.Tensor, policy: Sequence[str] = ("color", "translation
             else:
                 x = fn(x, generator)
     return x
-
-
-def imagenet_normalize(x01: torch.Tensor) -> torch.Tensor:
-    """(x - mean) / std with ImageNet statistics, x in [0, 1], shape (N, 3, H, W)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=x01.device, dtype=x01.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x01.device, dtype=x01.dtype).view(1, 3, 1, 1)
-    return (x01 - mean) / std
-
-
-def resize_for_backbone(x01: torch.Tensor, image_size: int, mode: str = "area", random_crop_prob: float = 0.0,
-                        generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Optionally crop (one random image_size crop for the batch, with probability ``random_crop_prob``, only
-    when the images are larger), then resize (N, 3, H, W) to (N, 3, image_size, image_size)."""
-    n, c, h, w = x01.shape
-    if random_crop_prob > 0 and h > image_size and w > image_size:
-        draw = torch.rand((), generator=generator, device=x01.device)
-        if draw.item() < random_crop_prob:
-            top = int(torch.randint(0, h - image_size + 1, (), generator=generator, device=x01.device))
-            left = int(torch.randint(0, w - image_size + 1, (), generator=generator, device=x01.device))
-            x01 = x01[:, :, top:top + image_size, left:left + image_size]
-    if x01.shape[-2:] != (image_size, image_size):
-        kwargs = {} if mode in ("area", "nearest") else {"align_corners": False}
-        x01 = F.interpolate(x01, size=(image_size, image_size), mode=mode, **kwargs)
-    return x01

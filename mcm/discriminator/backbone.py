@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, Dinov2Config, Dinov2Model
 
-from mcm.discriminator.config import DiscriminatorConfig, TinyBackboneConfig
+from mcm.backbone.config import TinyBackboneConfig
+from mcm.discriminator.config import DiscriminatorConfig
 from mcm.utils.weights import weights_from
 
 SUPPORTED_MODEL_TYPES = ("dinov2", "dinov2_with_registers")

@@ -6,31 +6,15 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# The backbone's architecture fields live beside the backbone (shared with the world's backbone training);
+# re-exported here, where the discriminator's config always offered them.
+from mcm.backbone.config import TinyBackboneConfig
+
 AUGMENT_NAMES = ("color", "translation", "cutout")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class TinyBackboneConfig(_Strict):
-    """A random-initialised DINOv2 (transformers ``Dinov2Config``) for tests and CPU debugging."""
-
-    hidden_size: int = Field(32, ge=1, description="Token width (ViT-S/14: 384).")
-    num_hidden_layers: int = Field(4, ge=1, description="Transformer blocks (ViT-S/14: 12).")
-    num_attention_heads: int = Field(2, ge=1, description="Attention heads (ViT-S/14: 6).")
-    mlp_ratio: int = Field(2, ge=1, description="MLP width / token width (ViT-S/14: 4).")
-    patch_size: int = Field(4, ge=1, description="Patch size in pixels (ViT-S/14: 14).")
-    seed: int = Field(0, description="Seed of the random initialisation.")
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self) -> "TinyBackboneConfig":
-        if self.hidden_size % self.num_attention_heads != 0:
-            raise ValueError(
-                f"tiny_backbone.num_attention_heads={self.num_attention_heads} must divide "
-                f"tiny_backbone.hidden_size={self.hidden_size}"
-            )
-        return self
 
 
 class DiscriminatorConfig(_Strict):

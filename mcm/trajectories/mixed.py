@@ -21,14 +21,29 @@ Shapes: latents and noise (B, C, F, h, w); text states (B, L, D).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional, Protocol
 
 import torch
 
-if TYPE_CHECKING:  # the step uses this module; only the type goes the other way
-    from mcm.distill.step import ConsistencyDistillation
-
 CAPTION_SOURCES = ("image", "video")
+
+
+class _TimestepGrid(Protocol):
+    """What :class:`MixedTrajectories` reads of the solver: its skip grid of timesteps (ascending)."""
+
+    timesteps: torch.Tensor
+
+
+class OneStepStudent(Protocol):
+    """The part of the distillation step (``mcm.distill.step.ConsistencyDistillation``) that
+    :class:`MixedTrajectories` uses: the solver's timestep grid and the student's consistency function without
+    gradients. A protocol rather than an import: the step (through ``mcm.distill.draws``) imports this module,
+    so importing the step here would close an import circle."""
+
+    @property
+    def solver(self) -> _TimestepGrid: ...
+
+    def no_grad_consistency_fn(self, x_t: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor: ...
 
 
 def draw_generated(generator: torch.Generator, lambda_real: float) -> bool:
@@ -45,7 +60,7 @@ def draw_generated(generator: torch.Generator, lambda_real: float) -> bool:
 class MixedTrajectories:
     """Start latents of a micro-batch (real, or the student's one-step sample) and their captions."""
 
-    def __init__(self, distill: "ConsistencyDistillation", lambda_real: float = 1.0, captions: str = "image"):
+    def __init__(self, distill: OneStepStudent, lambda_real: float = 1.0, captions: str = "image"):
         if not 0.0 <= lambda_real <= 1.0:
             raise ValueError(f"distill.lambda_real={lambda_real} must lie in [0, 1]")
         if captions not in CAPTION_SOURCES:

@@ -50,9 +50,9 @@ from pydantic import Field, model_validator
 from torch import nn
 from transformers import Dinov2Config, Dinov2Model
 
+from mcm.backbone.config import TinyBackboneConfig
+from mcm.backbone.preprocess import imagenet_normalize, resize_for_backbone
 from mcm.config.base import StrictConfig
-from mcm.discriminator.config import TinyBackboneConfig
-from mcm.discriminator.augment import imagenet_normalize, resize_for_backbone
 from mcm.world.sets import WorldConfig, clips
 from mcm.world.spec import COLOURS, SHAPES
 from mcm.world.train_utils import RECORD_FILE
