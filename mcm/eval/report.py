@@ -3,8 +3,10 @@
 Tables follow Table 1 of the paper: one row per method, one column per sampling step, grouped by metric
 ("FVD@Step" ... "CLIPSIM@Step"); Fréchet metrics are lower-is-better, CLIPSIM higher-is-better, and the
 best value of each column is bold. The small world's metrics (protocol "toy") share the tables; every metric
-present gets its one-line meaning under them, and the toy per-video rates their 95% intervals. The grid
-shows the same prompts and seeds across every method.
+present gets its one-line meaning under them, and the toy per-video rates their 95% intervals. A second table
+puts each student row beside the baselines a reader asks for first (:mod:`mcm.eval.comparisons`: the teacher
+at the same steps, at equal network evaluations, unguided, and the untrained student). The grid shows the same
+prompts and seeds across every method.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mcm.eval.comparisons import student_comparisons
 from mcm.eval.config import EvalConfig
 from mcm.eval.frechet import FeatureStats
 from mcm.eval.toy import TOY_METRICS, toy_protocol_statement
@@ -27,6 +30,7 @@ METRICS = (
     ("motion_fd", "Motion FD", False, "{:.2f}"),
     ("clipsim", "CLIPSIM", True, "{:.2f}"),
     ("fid", "FID", False, "{:.2f}"),
+    ("content_fd", "Content FD", False, "{:.4g}"),
     ("fvd_toy", "FVD-toy", False, "{:.4g}"),
     ("prompt_acc", "Prompt acc %", True, "{:.1f}"),
     ("prompt_acc_shape", "Shape acc %", True, "{:.1f}"),
@@ -137,6 +141,41 @@ def metrics_table_html(results: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head1}</tr><tr>{head2}</tr>{''.join(rows)}</table>"
 
 
+#: Metrics of the comparison table (those present are shown).
+COMPARISON_METRICS = ("prompt_acc", "prompt_acc_colour", "content_fd", "watermark_rate")
+
+
+def comparisons_html(results: list[dict[str, Any]]) -> str:
+    """The student at each step count beside its baselines (same steps, equal cost, unguided, untrained), with
+    the student's difference to each on every metric present (positive: the student is ahead)."""
+    groups = student_comparisons(results)
+    if not groups or not any(g["baselines"] for g in groups):
+        return ""
+    titles = {m[0]: (m[1], m[2], m[3]) for m in METRICS}
+    present = [k for k in COMPARISON_METRICS
+               if any(k in g["student"] for g in groups)]
+    head = "<th>student steps</th><th>baseline</th><th>row</th><th>network evaluations</th>" + "".join(
+        f"<th>{html.escape(titles[k][0])}</th><th>student ahead by</th>" for k in present)
+    rows = []
+    for g in groups:
+        cells = "".join(f"<td><b>{titles[k][2].format(g['student'][k])}</b></td><td></td>"
+                        if g["student"].get(k) is not None else f"<td>{MISSING}</td><td></td>" for k in present)
+        rows.append(f"<tr><td>{g['steps']}</td><td>student</td><td>MCM@{g['steps']}</td><td>{g['steps']}</td>"
+                    f"{cells}</tr>")
+        for b in g["baselines"]:
+            tds = []
+            for k in present:
+                value, own = b["metrics"].get(k), g["student"].get(k)
+                if value is None:
+                    tds.append(f"<td>{MISSING}</td><td></td>")
+                    continue
+                ahead = "" if own is None else (own - value if titles[k][1] else value - own)
+                tds.append(f"<td>{titles[k][2].format(value)}</td><td>{'' if ahead == '' else f'{ahead:+.4g}'}</td>")
+            rows.append(f"<tr><td>{g['steps']}</td><td>{html.escape(b['baseline'])}</td><td>{html.escape(b['key'])}"
+                        f"</td><td>{b['evaluations']}</td>{''.join(tds)}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
 def _arrow(higher_is_better: bool | None) -> str:
     """' ↑' / ' ↓' after a metric's title, '' when neither direction is better."""
     return "" if higher_is_better is None else " ↑" if higher_is_better else " ↓"
@@ -226,6 +265,11 @@ td,th{{border:1px solid #bbb;padding:4px 8px;text-align:center}}</style></head><
 {metrics_table_html(doc['results'])}
 {meanings_html(doc['results'])}
 {intervals_html(doc['results'])}
+<h2>The student against the baselines a reader asks for first</h2>
+<p>Same steps: the teacher with CFG at the student's steps. Equal cost: CFG costs two network evaluations per
+step, so DDIM at half the steps costs what the student's steps cost. Unguided: DDIM with g = 1. Untrained
+student: the same network with its LoRA off, the same LCM sampler.</p>
+{comparisons_html(doc['results']) or '<p>(no student row or no baseline in this evaluation)</p>'}
 <h2>Protocol ({html.escape(doc.get('evaluation_protocol', 'real'))})</h2><ul>{protocol}</ul>
 <h2>Metric against steps</h2>
 {''.join(f"<img src='{p}'>" for p in plots)}

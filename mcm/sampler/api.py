@@ -4,6 +4,10 @@
 used by ``mcm sample`` and by the evaluation. Every video's initial noise comes from its own seed, so a
 prompt/seed pair gives the same video whatever the batch it is generated in.
 
+``lora=False`` with a checkpoint gives the *untrained student*: the same network with its LoRA switched off
+(the teacher's weights), sampled with the student's LCM scheduler and settings: what distillation starts from,
+the baseline that says what the distillation itself added.
+
 ``guidance`` (and ``mcm sample --guidance``) is the *standard* classifier-free guidance scale g of the teacher
 baselines, ``uncond + g (cond - uncond)``, as diffusers' pipelines take it. The teacher's configured range
 ``teacher.guidance_min/max`` is in the LCM form w of the distillation, ``cond + w (cond - uncond)``; g = w + 1
@@ -23,6 +27,7 @@ from mcm.distill.guidance import lcm_w_to_cfg_scale
 from mcm.sampler.baselines import SCHEDULERS, sample_teacher_latents
 from mcm.sampler.lcm import sample_student_latents
 from mcm.sampler.student import load_student
+from mcm.student.lora import set_adapters_enabled
 from mcm.teachers.base import Teacher
 from mcm.teachers.registry import load_teacher
 
@@ -82,18 +87,23 @@ def build_video_generator(
     num_frames: Optional[int] = None,
     device: str = "cpu",
     overrides: tuple[str, ...] = (),
+    lora: bool = True,
 ) -> VideoGenerator:
     """Student from ``checkpoint`` (run or exported folder) with scheduler 'lcm', or the teacher of a preset /
     YAML ``teacher`` with scheduler 'ddim' or 'dpm++' and standard CFG scale ``guidance`` = g in
     ``uncond + g (cond - uncond)`` (default: :func:`default_cfg_scale`, the mid of the teacher's LCM-form range
-    plus one)."""
+    plus one). ``lora=False`` (checkpoints only): the untrained student, its LoRA switched off."""
     if (checkpoint is None) == (teacher is None):
         raise ValueError("give exactly one of --checkpoint (a student) or --teacher (a baseline)")
     if checkpoint is not None:
         if scheduler != "lcm":
             raise ValueError(f"scheduler={scheduler!r}: a student samples with 'lcm'")
         model, cfg = load_student(checkpoint)
+        if not lora:
+            set_adapters_enabled(model.network, False)
     else:
+        if not lora:
+            raise ValueError("lora=False needs a --checkpoint: it switches a student's LoRA off")
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler={scheduler!r}: a teacher baseline uses one of {SCHEDULERS}")
         cfg = load_config(teacher, overrides)

@@ -105,3 +105,22 @@ def test_mp4_round_trip(tmp_path):
     expected = (video.mean(dim=(1, 2, 3)) + 1) * 127.5
     assert (means - expected).abs().max() < 6  # H.264 at default quality
     assert write_video(video, tmp_path / "v.gif").stat().st_size > 0
+
+
+def test_untrained_student_generator_switches_the_lora_off(tmp_path):
+    """lora=False: the student's network without its LoRA, the same LCM sampler (the untrained-student baseline)."""
+    from mcm.config.load import config_to_yaml
+    from mcm.runs.folder import write_exported_student
+    from mcm.sampler.api import build_video_generator
+
+    teacher, cfg = tiny_student()
+    folder = write_exported_student(teacher.network, config_to_yaml(cfg), tmp_path / "student")
+    prompts, seeds = ["a red ball moving left", "a blue box"], [0, 1]
+    trained = build_video_generator(checkpoint=str(folder), steps=2)(prompts, seeds)
+    untrained = build_video_generator(checkpoint=str(folder), steps=2, lora=False)(prompts, seeds)
+    plain = load_teacher(cfg.teacher)  # no LoRA at all
+    reference = VideoGenerator(plain, cfg, "lcm", 2, 0.0, cfg.data.num_frames)(prompts, seeds)
+    torch.testing.assert_close(untrained, reference)
+    assert (trained - untrained).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="lora=False needs a --checkpoint"):
+        build_video_generator(teacher="tiny", scheduler="ddim", lora=False)
