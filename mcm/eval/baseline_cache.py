@@ -1,9 +1,11 @@
 """Teacher-baseline results computed once per key and reused: a rerun evaluates only the student.
 
-A method spec without a student ``checkpoint`` is a teacher baseline (DDIM / DPM++ of a preset's teacher). Its
-numbers depend only on what the key hashes:
+A method spec without a student ``checkpoint`` is a teacher baseline (DDIM / DPM++ of a preset's teacher); so is
+the *untrained student* (a checkpoint with ``lora: false``: the teacher's weights sampled with the run's LCM
+settings, the same for every run of one teacher and sampler). Its numbers depend only on what the key hashes:
 
-* the generator arguments and steps, the teacher's resolved config and the *content* of its weight files;
+* the generator arguments and steps, the teacher's resolved config and the *content* of its weight files (the
+  untrained student: the run's teacher and its sampler settings, not the run's path or LoRA);
 * the prompt set: its config, the content of its file and of its reference clips;
 * ``seed``, ``num_videos``, ``grid_prompts``, ``gif_fps`` and ``frechet_method``;
 * the metric protocol: its section with every file it names replaced by the content of the files
@@ -48,22 +50,37 @@ def content_digest(paths: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
+#: The settings of a student's LCM sampler (mcm.sampler.lcm.build_lcm_scheduler): all an untrained student's
+#: videos depend on besides the teacher.
+SAMPLER_FIELDS = {"num_ddim_timesteps", "timestep_scaling", "sigma_data"}
+
+
 def is_baseline(spec: MethodSpec) -> bool:
-    """A teacher baseline: the spec samples a preset's teacher, not a student checkpoint."""
-    return "checkpoint" not in spec.generator and "teacher" in spec.generator
+    """A teacher baseline: the spec samples a preset's teacher, or a student checkpoint with its LoRA off (the
+    untrained student), not a trained student."""
+    if "checkpoint" in spec.generator:
+        return spec.generator.get("lora") is False
+    return "teacher" in spec.generator
 
 
 def _teacher_desc(spec: MethodSpec) -> dict[str, Any]:
     from mcm.config.load import load_config
 
     gen = dict(spec.generator)
-    cfg = load_config(str(gen.pop("teacher")), tuple(gen.pop("overrides", ())))
+    if "checkpoint" in gen:  # the untrained student: the run's teacher and sampler, not its path or LoRA
+        from mcm.sampler.student import student_config
+
+        cfg = student_config(str(gen.pop("checkpoint")))
+        distill = cfg.distill.model_dump(mode="json", include=SAMPLER_FIELDS)
+    else:
+        cfg = load_config(str(gen.pop("teacher")), tuple(gen.pop("overrides", ())))
+        distill = cfg.distill.model_dump(mode="json")
     teacher = cfg.teacher.model_dump(mode="json")
     path = Path(str(cfg.teacher.path or ""))
     weights = content_digest([path]) if cfg.teacher.path and path.exists() else None
     return {"teacher": teacher, "weights": weights, "generator": gen, "steps": spec.steps,
             "data": cfg.data.model_dump(mode="json", include={"num_frames", "height", "width"}),
-            "distill": cfg.distill.model_dump(mode="json")}
+            "distill": distill}
 
 
 def _protocol_desc(cfg: EvalConfig) -> dict[str, Any]:

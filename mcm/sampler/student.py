@@ -26,6 +26,17 @@ from mcm.teachers.base import Teacher
 from mcm.teachers.registry import load_teacher
 
 
+def student_config(folder: str | Path) -> MCMConfig:
+    """The recorded config of a run or exported student folder (or a ``runs/LATEST`` file), without weights."""
+    folder = resolve_run(folder)
+    if is_exported_student(folder):
+        return load_config(str(folder / EXPORT_CONFIG))
+    if is_run_folder(folder):
+        return load_config(str(folder / RUN_CONFIG))
+    raise ValueError(f"--checkpoint {folder}: neither a run folder ({RUN_CONFIG}) nor an exported student "
+                     f"({EXPORT_CONFIG} + {ADAPTER_CONFIG})")
+
+
 def load_student(folder: str | Path) -> tuple[Teacher, MCMConfig]:
     """(teacher with the student's LoRA loaded and enabled, config) from a run or exported folder (or a
     ``runs/LATEST`` file naming a run)."""

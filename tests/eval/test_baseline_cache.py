@@ -80,3 +80,24 @@ def test_key_follows_what_the_numbers_depend_on(world, tmp_path):  # noqa: F811
     moved = cfg.model_copy(update={"prompts": cfg.prompts.model_copy(update={"path": edited,
                                                                              "video_root": world / "prompts"})})
     assert baseline_key(teacher, moved, load_prompt_set(moved.prompts))[0] != key
+
+
+def test_untrained_student_is_cached_by_teacher_and_sampler_not_by_run(world, tmp_path):  # noqa: F811
+    """The untrained student (lora: false) is the teacher's weights under the run's LCM sampler: two runs of the
+    same teacher and sampler share its entry; another skip grid does not."""
+    from mcm.config.load import config_to_yaml, load_config
+
+    cfg = _cfg(world, tmp_path / "a", tmp_path / "cache")
+    ps = load_prompt_set(cfg.prompts)
+    runs = {}
+    for name, sets in (("a", ["distill.lambda_adv=2"]), ("b", ["distill.lambda_adv=5"]),
+                       ("grid", ["distill.num_ddim_timesteps=8"])):
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "config.yaml").write_text(config_to_yaml(load_config("tiny", sets)))
+        (tmp_path / name / "checkpoints").mkdir(exist_ok=True)
+        runs[name] = MethodSpec(method="untrained student", steps=2,
+                                generator={"checkpoint": str(tmp_path / name), "lora": False})
+    assert all(is_baseline(s) for s in runs.values())
+    assert not is_baseline(MethodSpec(method="s", steps=2, generator={"checkpoint": str(tmp_path / "a")}))
+    keys = {name: baseline_key(spec, cfg, ps)[0] for name, spec in runs.items()}
+    assert keys["a"] == keys["b"] != keys["grid"]
