@@ -1,6 +1,27 @@
-"""Time and peak memory of one distillation micro-step, and of its necessary parts timed alone.
+"""Time and peak memory of one distillation micro-step, and of its necessary parts timed alone; and (``--trainer``,
+``--profile``) the embedded default's real trainer update.
 
     python bench/train_step.py [--quick] [--presets small] [--repeats N]   (goals are judged on small, full mode)
+    python bench/train_step.py --trainer [--quick] [--repeats N] [--threads 2]   updates per minute, old vs new
+    python bench/train_step.py --profile [--settings] [--updates N] [--threads 2]   which passes cost what (old,
+                                                                  new; --settings: new and the candidate settings)
+
+Trainer mode (issue 27): the embedded default (params.yaml section ``distill``, preset ``toy_mcm``, its prepared data)
+built into :class:`mcm.trainer.trainer.Trainer`s, one per row, each running whole optimiser updates exactly as
+``Trainer.train`` does (data loading, micro-step, backward, optimiser steps, EMA, lr schedules; not the logging /
+checkpoint work of the interval). Rows: ``old`` = today's behaviour before issue 27 (``Trainer.always_encode``: V is
+encoded on every micro-batch, also where the generated branch discards the latents), ``new`` = the trainer as it
+is, then candidate *settings* on ``new`` for the lead to weigh (fewer discriminator views, one sparse frame, LoRA
+rank 8, the other torch thread count; full mode only): they change the training, the code change does not. Each row runs the same update indices, so the same coins: a
+real-branch and a generated-branch update per round, rounds interleaved round-robin over the rows, minimum per
+(row, branch); an update's expected time is lambda_real x real + (1 - lambda_real) x generated (Eq. 9), updates per
+minute = 60 / that; beside it the process CPU time (steadier under load with one thread). The real branch runs
+the same code in ``old`` and ``new``: its ratio, printed as ``info``, is the run's noise. ``--quick``: rows old and
+new, one generated warm-up update each, one timed round.
+Profile mode: the same updates (half real, half generated, weighted by lambda_real) of ``old`` and ``new``, every
+pass timed in place (wall clock, exclusive of nested timed passes; backward split at gradient hooks on the decoded
+frames, the decoder's input and the student's prediction), printed as a markdown table
+(docs/results/train_step_profile.md). Goal (issue 27): updates per minute of ``new`` >= 1.3x ``old`` (``--trainer``).
 
 The step is the library's own :class:`mcm.distill.mcm_step.MCMStep` (the trainer's micro-step without data
 loading and optimiser): its losses, then the student's and the discriminator's backward. Latents and text
@@ -33,10 +54,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
+from collections import defaultdict
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Optional
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -201,15 +226,404 @@ def time_round_robin(fns: dict[str, Callable[[], None]], repeats: int) -> dict[s
     return best
 
 
+# --- trainer mode (issue 27): the embedded default's real update ----------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = REPO / "params.yaml"
+DEFAULT_SECTION = "distill"  # the embedded default: preset toy_mcm with the prepared data
+UPDATES_RATIO_TARGET = 1.3  # issue 27: updates per minute of the new step >= 1.3x today's
+
+
+class TrainerRow:
+    """One Trainer of the embedded default (its own run folder) and the update loop of ``Trainer.train``."""
+
+    def __init__(self, overrides: list[str], always_encode: bool = False, threads: Optional[int] = None):
+        from mcm.trainer.trainer import Trainer
+
+        os.chdir(REPO)  # params.yaml's data paths are relative to the repository
+        self.cfg = load_config(str(PARAMS), overrides, section=DEFAULT_SECTION)
+        for path in (self.cfg.data.path, self.cfg.images.path):
+            if path and not Path(path).exists():
+                raise SystemExit(f"{path} is missing: prepare the embedded default's data first (make pipeline-run, "
+                                 "or mcm world / mcm data videos / mcm data images with params.yaml)")
+        self.dir = tempfile.TemporaryDirectory(prefix="bench_train_step_")
+        self.trainer = Trainer(self.cfg, self.dir.name)
+        self.trainer.always_encode = always_encode
+        self.threads = threads
+        self.batches = iter(self.trainer.loader)
+
+    def update(self, step: int) -> None:
+        """Optimiser update number ``step`` (its draws and coins), as one iteration of ``Trainer.train``'s loop."""
+        tr = self.trainer
+        tr.step = step
+        for micro in range(tr.grad_accum):
+            batch = next(self.batches)
+            with tr.accelerator.accumulate(*tr.trained_modules):
+                tr.micro_step(batch, micro)
+                tr.optimizer_step()
+            tr.position += 1
+        tr.lr_scheduler.step()
+        if tr.adv is not None:
+            tr.adv.step_lr()
+
+
+def branch_steps(row: TrainerRow, count: int) -> dict[bool, list[int]]:
+    """The first ``count`` update indices whose (first) micro-batch takes each branch of Eq. 9 (generated: True)."""
+    tr, cfg = row.trainer, row.cfg
+    shape = (tr.teacher.latent_channels, cfg.data.num_frames, 1, 1)  # the coin does not depend on the shape
+    steps: dict[bool, list[int]] = {False: [], True: []}
+    k = 0
+    while min(len(v) for v in steps.values()) < count:
+        saved, tr.step = tr.step, k
+        generated = tr.step_noise(0, shape, 1).generated
+        tr.step = saved
+        if len(steps[generated]) < count:
+            steps[generated].append(k)
+        k += 1
+        if k > 1000 * count:
+            raise RuntimeError("lambda_real leaves one branch empty: nothing to time on it")
+    return steps
+
+
+@contextmanager
+def torch_threads(n: Optional[int]) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def trainer_rows(quick: bool, threads: int) -> dict[str, tuple[list[str], bool, Optional[int]]]:
+    """row -> (config overrides, always_encode, torch threads or None for --threads). The candidate settings
+    change what is trained (the lead weighs them); only old -> new is a code change with the same results."""
+    base: list[str] = []
+    rows = {"old (today)": (base, True, None), "new": (base, False, None)}
+    if quick:
+        return rows
+    for name, override in (("augment_views 2", "discriminator.augment_views=2"),
+                           ("augment_views 1", "discriminator.augment_views=1"),
+                           ("sparse_frames 1", "discriminator.sparse_frames=1"),
+                           ("lora_rank 8", "student.lora_rank=8")):
+        rows[f"new, {name}"] = (base + [override], False, None)
+    other = 1 if threads > 1 else 2  # the thread count the run did not use (the default runs at nproc = 2)
+    rows[f"new, {other} torch thread{'s' if other > 1 else ''}"] = (base, False, other)
+    return rows
+
+
+def run_trainer_bench(quick: bool, repeats: int, threads: int) -> int:
+    """Updates per minute of every row (wall clock), with the process CPU time per update beside it: on a shared
+    machine one torch thread's CPU time hardly depends on the load, so its ratios are the steadier (with more
+    threads it also counts their waiting)."""
+    spec = trainer_rows(quick, threads)
+    rows = {name: TrainerRow(overrides, encode, t) for name, (overrides, encode, t) in spec.items()}
+    first = next(iter(rows.values()))
+    lam = first.cfg.distill.lambda_real
+    steps = branch_steps(first, repeats + 1)  # round 0 warms every row up (quick: its generated update only,
+    best = {(name, g): float("inf") for name in rows for g in (False, True)}  # which runs every pass but E(V))
+    best_cpu = dict(best)
+    for r in range(repeats + 1):
+        for generated in (False, True):
+            if r == 0 and quick and not generated:
+                continue
+            for name, row in rows.items():
+                with torch_threads(row.threads):
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    row.update(steps[generated][r])
+                    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+                if r > 0:
+                    best[name, generated] = min(best[name, generated], elapsed)
+                    best_cpu[name, generated] = min(best_cpu[name, generated], cpu)
+    cfg = first.cfg
+    print(f"threads={threads} repeats={repeats} mode={'quick (rows old, new)' if quick else 'full'}; "
+          f"update = Trainer micro-step(s) + optimiser steps of params.yaml:{DEFAULT_SECTION} (batch "
+          f"{cfg.data.batch_size}, {cfg.data.num_frames}x{cfg.data.height}x{cfg.data.width}, augment_views "
+          f"{cfg.discriminator.augment_views}, lambda_real {lam}); minimum per branch over the rounds; "
+          f"update = {lam} x real + {1 - lam:g} x generated")
+    print(f"{'row':24} {'real ms':>9} {'gen ms':>9} {'update ms':>10} {'updates/min':>12} {'vs old':>7} "
+          f"{'cpu ms':>9} {'cpu vs old':>10}")
+
+    def expected(table, name):
+        return lam * table[name, False] + (1 - lam) * table[name, True]
+
+    old = "old (today)"
+    for name in rows:
+        wall, cpu = expected(best, name), expected(best_cpu, name)
+        print(f"{name:24} {best[name, False] * 1e3:9.1f} {best[name, True] * 1e3:9.1f} {wall * 1e3:10.1f} "
+              f"{60.0 / wall:12.1f} {expected(best, old) / wall:7.3f} {cpu * 1e3:9.1f} "
+              f"{expected(best_cpu, old) / cpu:10.3f}")
+    noise = best["new", False] / best[old, False]
+    print(f"info real_branch_new_over_old_time {noise:.3f} (the same code on the real branch: this run's noise)")
+    print(f"info toy_default_cpu_time_old_over_new {expected(best_cpu, old) / expected(best_cpu, 'new'):.3f}")
+    ratio = expected(best, old) / expected(best, "new")  # updates per minute, new over old
+    print(f"GOAL toy_default_updates_per_min_new_over_old {ratio:.3f} {UPDATES_RATIO_TARGET} "
+          f"{'PASS' if ratio >= UPDATES_RATIO_TARGET else 'MISS'}")
+    return 0
+
+
+class PassClock:
+    """Wall-clock time of named passes, each exclusive of the timed passes nested in it (CPU: synchronous)."""
+
+    def __init__(self):
+        self.stack: list[list] = []
+        self.totals: dict[str, float] = defaultdict(float)
+        self.marks: dict[str, float] = {}
+        self.on = False
+
+    @contextmanager
+    def region(self, label: str) -> Iterator[None]:
+        if not self.on:
+            yield
+            return
+        frame = [label, time.perf_counter(), 0.0]
+        self.stack.append(frame)
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - frame[1]
+            self.stack.pop()
+            self.totals[label] += elapsed - frame[2]
+            if self.stack:
+                self.stack[-1][2] += elapsed
+
+    def inside(self, prefix: str) -> bool:
+        return any(f[0].startswith(prefix) for f in self.stack)
+
+    def wrap(self, label: str, fn: Callable) -> Callable:
+        def timed(*args, **kwargs):
+            with self.region(label):
+                return fn(*args, **kwargs)
+
+        return timed
+
+    def mark(self, name: str) -> Callable[[torch.Tensor], None]:
+        """A gradient hook that records when backward reaches a tensor."""
+        def hook(_grad):
+            if self.on:
+                self.marks.setdefault(name, time.perf_counter())
+
+        return hook
+
+
+# The profile's passes, in the order of the table (labels of PassClock regions).
+DATA, ENCODE, TEXT, DRAWS = "data loading (videos, images)", "VAE encode of V", "text encoding (cached)", "draws"
+TEACHER, TARGET = "teacher guided pass (cond+uncond, 2B) + DDIM", "target pass f(x_{t-s}), no grad"
+STUDENT_F, STUDENT_B = "student fwd f(x_t) (LoRA, dropout)", "student bwd (UNet into LoRA)"
+HEAD = "motion head (online fwd+bwd, EMA fwd, collapse, EMA update)"
+ONE_STEP = "one-step sample f(z, T) (generated branch)"
+DECODE_F, DECODE_B = "VAE decode of l sparse frames, fwd", "VAE decode of l sparse frames, bwd"
+G_AUG, G_BACKBONE, G_HEADS, G_BWD = ("adv G: augment", "adv G: backbone (frozen)", "adv G: heads + loss fwd",
+                                     "adv G: bwd through D (frozen)")
+D_AUG, D_BACKBONE = "D step: augment (views x real/fake)", "D step: backbone (views x real/fake, no grad)"
+D_HEADS, D_PENALTY, D_BWD = ("D step: heads + hinge fwd", "D step: penalty fwd (interpolates, grad graph)",
+                             "D step: bwd (heads, penalty double bwd)")
+OPTIM, OTHER = "optimiser steps (student + head, D), lr", "other (loop, losses glue, accumulate)"
+PROFILE_ORDER = [DATA, ENCODE, TEXT, DRAWS, TEACHER, TARGET, STUDENT_F, STUDENT_B, HEAD, ONE_STEP, DECODE_F,
+                 DECODE_B, G_AUG, G_BACKBONE, G_HEADS, G_BWD, D_AUG, D_BACKBONE, D_HEADS, D_PENALTY, D_BWD, OPTIM,
+                 OTHER]
+
+
+def instrument(row: TrainerRow, clock: PassClock, stack: ExitStack) -> None:
+    """Time every pass of ``row``'s update in place (instance attributes and module functions, undone by
+    ``stack``). Nothing is computed differently: the wrappers call the originals. The module functions' wrappers
+    of several rows nest; only the running row's clock is on, so each pass is counted once, by its own row."""
+    import mcm.discriminator.loss as d_loss
+    import mcm.distill.adversarial as adversarial
+    import mcm.distill.mcm_step as mcm_step
+
+    tr = row.trainer
+    grad = torch.is_grad_enabled
+
+    def patch(obj, name, value):
+        stack.enter_context(mock.patch.object(obj, name, value))
+
+    patch(tr.teacher, "encode_video", clock.wrap(ENCODE, tr.teacher.encode_video))
+    patch(tr, "text_embeddings", clock.wrap(TEXT, tr.text_embeddings))
+    patch(tr, "step_noise", clock.wrap(DRAWS, tr.step_noise))
+    distill = tr.distill
+    patch(distill, "teacher_solver_step", clock.wrap(TEACHER, distill.teacher_solver_step))
+    patch(distill, "target", clock.wrap(TARGET, distill.target))
+    patch(tr.mixed, "one_step_sample", clock.wrap(ONE_STEP, tr.mixed.one_step_sample))
+    consistency_fn = distill.consistency_fn
+
+    def student_fn(*args, **kwargs):
+        if not grad():  # inside the target / one-step sample: theirs
+            return consistency_fn(*args, **kwargs)
+        with clock.region(STUDENT_F):
+            out = consistency_fn(*args, **kwargs)
+        out.register_hook(clock.mark("student_x0"))
+        return out
+
+    patch(distill, "consistency_fn", student_fn)
+    motion = tr.motion
+    if motion.trainable_modules():
+        head = motion.head
+        patch(head.online, "forward", clock.wrap(HEAD, head.online.forward))
+        patch(head.target, "forward", clock.wrap(HEAD, head.target.forward))
+    patch(motion, "ema_update", clock.wrap(HEAD, motion.ema_update))
+    batches = row.batches
+
+    class TimedIterator:
+        def __init__(self, it):
+            self.it = it
+
+        def __next__(self):
+            with clock.region(DATA):
+                return next(self.it)
+
+    row.batches = TimedIterator(batches)
+    stack.callback(setattr, row, "batches", batches)
+    if tr.image_batches is not None:
+        patch(tr, "image_batches", TimedIterator(tr.image_batches))
+    if tr.adv is not None:
+        adv = tr.adv.adversary
+        patch(adv, "text", clock.wrap(TEXT, adv.text))
+        decode = adv.decode
+
+        def timed_decode(frames):
+            if grad() and frames.requires_grad:
+                frames.register_hook(clock.mark("decode_in"))
+            with clock.region(DECODE_F):
+                out = decode(frames)
+            if out.requires_grad:
+                out.register_hook(clock.mark("fake"))
+            return out
+
+        patch(adv, "decode", timed_decode)
+        patch(mcm_step, "generator_loss", clock.wrap(G_HEADS, mcm_step.generator_loss))
+        patch(mcm_step, "discriminator_loss", clock.wrap(D_HEADS, mcm_step.discriminator_loss))
+        patch(d_loss, "wgan_gp_penalty", clock.wrap(D_PENALTY, d_loss.wgan_gp_penalty))
+        features = tr.adv.disc.features
+
+        def timed_features(pixels):
+            if clock.inside(D_PENALTY):
+                return features(pixels)
+            with clock.region(D_BACKBONE if clock.inside("D step") else G_BACKBONE):
+                return features(pixels)
+
+        patch(tr.adv.disc, "features", timed_features)
+        preprocess = d_loss.preprocess_per_sample
+
+        def timed_preprocess(*args, **kwargs):
+            with clock.region(D_AUG if clock.inside("D step") else G_AUG):
+                return preprocess(*args, **kwargs)
+
+        patch(d_loss, "preprocess_per_sample", timed_preprocess)
+        patch(adversarial, "preprocess_per_sample", timed_preprocess)
+        patch(tr.adv.optimizer, "backward", clock.wrap(D_BWD, tr.adv.optimizer.backward))
+        patch(tr.adv.optimizer, "step", clock.wrap(OPTIM, tr.adv.optimizer.step))
+        patch(tr.adv, "step_lr", clock.wrap(OPTIM, tr.adv.step_lr))
+    patch(tr.optimizer, "step", clock.wrap(OPTIM, tr.optimizer.step))
+    patch(tr.lr_scheduler, "step", clock.wrap(OPTIM, tr.lr_scheduler.step))
+    student_backward = tr.optimizer.backward
+
+    def timed_student_backward(loss, accumulation_steps=1):
+        """The student's backward, split where the gradient reaches the decoded frames, the decoder's input and
+        the student's prediction (the engine runs the adversarial branch, then the motion head, then the UNet)."""
+        clock.marks = {}
+        t0 = time.perf_counter()
+        with clock.region(STUDENT_B):
+            student_backward(loss, accumulation_steps)
+        t1 = time.perf_counter()
+        m = clock.marks
+        if not clock.on or "student_x0" not in m:
+            return
+        t_x0 = m["student_x0"]
+        t_fake, t_in = m.get("fake", t0), m.get("decode_in", t0)
+        if not t0 <= t_fake <= t_in <= t_x0 <= t1:
+            raise RuntimeError(f"backward did not run in the assumed order: {m}")
+        clock.totals[STUDENT_B] -= t_x0 - t0
+        clock.totals[G_BWD] += t_fake - t0
+        clock.totals[DECODE_B] += t_in - t_fake
+        clock.totals[HEAD] += t_x0 - t_in
+
+    patch(tr.optimizer, "backward", timed_student_backward)
+
+
+def run_profile(updates: int, threads: int, settings: bool = False) -> int:
+    """The per-pass table of ``old`` and ``new`` (``settings``: of ``new`` and the candidate settings instead)."""
+    spec = trainer_rows(quick=False, threads=threads)
+    names = ([n for n, (_, _, t) in spec.items() if n != "old (today)" and t is None] if settings
+             else ["old (today)", "new"])
+    rows = {name: TrainerRow(spec[name][0], always_encode=spec[name][1]) for name in names}
+    first = next(iter(rows.values()))
+    lam = first.cfg.distill.lambda_real
+    per_branch = max(1, updates // 2)
+    steps = branch_steps(first, per_branch + 1)
+    clocks = {name: {g: PassClock() for g in (False, True)} for name in rows}
+    totals = {(name, g): 0.0 for name in rows for g in (False, True)}
+    with ExitStack() as stack:
+        current = {}
+        for name, row in rows.items():
+            # one clock per row; its totals are moved to the branch's clock after each update
+            current[name] = PassClock()
+            instrument(row, current[name], stack)
+        for r in range(per_branch + 1):
+            for generated in (False, True):
+                for name, row in rows.items():
+                    clock = current[name]
+                    clock.totals.clear()
+                    clock.on = r > 0
+                    t0 = time.perf_counter()
+                    with clock.region(OTHER):
+                        row.update(steps[generated][r])
+                    elapsed = time.perf_counter() - t0
+                    clock.on = False
+                    if r > 0:
+                        totals[name, generated] += elapsed
+                        for k, v in clock.totals.items():
+                            clocks[name][generated].totals[k] += v
+    n = per_branch
+    expected = {name: (lam * totals[name, False] + (1 - lam) * totals[name, True]) / n for name in rows}
+    cfg = first.cfg
+    print(f"Profile of one update of params.yaml:{DEFAULT_SECTION} (batch {cfg.data.batch_size}, "
+          f"{cfg.data.num_frames}x{cfg.data.height}x{cfg.data.width}, augment_views "
+          f"{cfg.discriminator.augment_views}, lambda_real {lam}), torch threads {threads}: {n} real + {n} "
+          f"generated updates per row after one warm-up of each, interleaved; ms per update = lambda_real x "
+          f"real + (1 - lambda_real) x generated (mean over the updates).\n")
+    head = " | ".join(f"{name} ms | share" for name in names)
+    print(f"| pass | {head} | real ms (new) | generated ms (new) |")
+    print("|" + "---|" * (1 + 2 * len(names) + 2))
+    new = clocks["new"]
+    for label in PROFILE_ORDER:
+        cells = []
+        for name in names:
+            ms = (lam * clocks[name][False].totals.get(label, 0.0)
+                  + (1 - lam) * clocks[name][True].totals.get(label, 0.0)) / n
+            cells.append(f"{ms * 1e3:.1f} | {ms / expected[name] * 100:.1f}%")
+        print(f"| {label} | {' | '.join(cells)} | {new[False].totals.get(label, 0.0) / n * 1e3:.1f} | "
+              f"{new[True].totals.get(label, 0.0) / n * 1e3:.1f} |")
+    cells = " | ".join(f"**{expected[name] * 1e3:.1f}** | 100%" for name in names)
+    print(f"| **update** | {cells} | {totals['new', False] / n * 1e3:.1f} | {totals['new', True] / n * 1e3:.1f} |")
+    base = names[0]
+    print("\nupdates per minute: " + ", ".join(f"{name} {60 / expected[name]:.1f}" for name in names)
+          + "; over " + base + ": " + ", ".join(f"{name} {expected[base] / expected[name]:.3f}" for name in names[1:]))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
-                    help="small at batch 1: the four steps only (no parts), one warm-up and one timed repeat")
+                    help="small at batch 1: the four steps only (no parts), one warm-up and one timed repeat; with "
+                         "--trainer: rows old and new, one warm-up update and one timed round")
     ap.add_argument("--presets", default=GOAL_PRESET, help="comma-separated: small (goals), tiny (informative)")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    ap.add_argument("--trainer", action="store_true",
+                    help="updates per minute of the embedded default's trainer update, old vs new and candidate settings")
+    ap.add_argument("--profile", action="store_true",
+                    help="which passes of the embedded default's trainer update cost what (old and new), markdown")
+    ap.add_argument("--updates", type=int, default=20, help="--profile: timed updates per row (half real, half generated)")
+    ap.add_argument("--settings", action="store_true",
+                    help="--profile: the table of new and the candidate settings (not old)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.profile:
+        return run_profile(args.updates, args.threads, args.settings)
+    if args.trainer:
+        return run_trainer_bench(args.quick, args.repeats or (1 if args.quick else 3), args.threads)
     repeats = args.repeats or (1 if args.quick else 3)
     # quick: the small model at batch 1 and 4 frames, so that it stays near a minute on one thread
     overrides = ["data.batch_size=1", "data.num_frames=4"] if args.quick else []

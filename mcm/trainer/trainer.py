@@ -7,7 +7,8 @@ Launch (one process, DDP on one node, several nodes through Kubeflow Trainer's P
 
 The micro-step's losses (Eq. 4-9) are computed by :class:`mcm.distill.mcm_step.MCMStep`, a function of the
 micro-batch and its draws; this file does what only a trainer knows:
-    1. the micro-batch: encode V to latents, read M (or frames of V), draw (seed, update, micro-batch)'s noise
+    1. the micro-batch: draw (seed, update, micro-batch)'s noise, encode V to latents (real branch only: a
+       generated start discards them), read M (or frames of V)
     2. backward: the student's loss into the LoRA + motion head, the discriminator's into D's heads, each through
        its own loss scaler (fp16), under one ``accelerator.accumulate`` over every trained module (the authors'
        nested contexts stepped every 2 micro-batches and never all-reduced the student)
@@ -84,6 +85,10 @@ MB = 2**20
 
 
 class Trainer:
+    # True: encode V on every micro-batch, also where the generated branch discards the latents (the behaviour
+    # before issue 27; bench/train_step.py's "old" row and the tests compare against it). Same draws, same losses.
+    always_encode = False
+
     def __init__(self, cfg: MCMConfig, run_dir: str | Path, resume: bool = False):
         self.cfg, self.run_dir = cfg, Path(run_dir)
         # Autocast and loss scaling are ours (ScaledOptimizer): accelerate prepares the DDP model and runs the
@@ -222,11 +227,35 @@ class Trainer:
             frame_sampling=cfg.discriminator.frame_sampling,
         ).to(self.device)
 
+    def latent_shape(self, video: torch.Tensor) -> tuple[int, ...]:
+        """(C, F, h, w) of E(video) for pixels (B, F, 3, H, W), without encoding: the VAE's latent channels and
+        its spatial down-sampling (each of its stride-2 stages floors the size: H // scale); no VAE: the pixels'."""
+        f, c, h, w = video.shape[1:]
+        vae = self.teacher.vae
+        if vae is None:
+            return (c, f, h, w)
+        scale = self.teacher.vae_scale_factor
+        channels = getattr(vae.config, "latent_channels", self.teacher.latent_channels)
+        return (channels, f, h // scale, w // scale)
+
     def step_inputs(self, batch: dict, micro: int) -> tuple[MicroBatch, StepNoise]:
-        """The micro-batch as the step reads it (latents of V, captions, real images) and its draws."""
+        """The micro-batch as the step reads it (latents of V, captions, real images) and its draws.
+
+        The draws come first (their layout needs only the latent shape): on a generated micro-batch (Eq. 8) the
+        start is the student's one-step sample, so E(video) would be discarded and V is not encoded; the latents
+        are then a zero placeholder (an expanded scalar: no memory) of which the step reads only shape and dtype.
+        ``always_encode`` restores the encode on every micro-batch (the bench's "old" row, and tests)."""
         video = batch["video"].to(self.device)
-        latents = self.teacher.encode_video(video)
-        noise = self.step_noise(micro, tuple(latents.shape[1:]), latents.shape[0])
+        shape = self.latent_shape(video)
+        noise = self.step_noise(micro, shape, video.shape[0])
+        if noise.generated and not self.always_encode:
+            dtype = video.dtype if self.teacher.vae is None else torch.float32  # encode_video's output dtype
+            latents = torch.zeros((), device=self.device, dtype=dtype).expand(video.shape[0], *shape)
+        else:
+            latents = self.teacher.encode_video(video)
+            if tuple(latents.shape[1:]) != shape:
+                raise ValueError(f"the VAE encoded {tuple(video.shape)} to {tuple(latents.shape)}, but the latent "
+                                 f"shape computed without encoding is {shape} (Trainer.latent_shape)")
         captions, real, real_captions = list(batch["caption"]), None, None
         if self.image_batches is not None:  # read on every micro-batch, so the stream position is the step's
             images = next(self.image_batches)
