@@ -20,7 +20,8 @@ def test_eval_preset_with_sets_and_sections():
     cfg = load_eval_config("toy", sets=["prompts.limit=8", "toy.batch_size=32"])
     assert cfg.protocol == "toy" and cfg.prompts.limit == 8 and cfg.toy.batch_size == 32
     keys = {m.key for m in cfg.methods}
-    assert {"MCM (ours)@1", "MCM (ours)@8", "DDIM@50", "DPM++@4"} <= keys and len(keys) == 14
+    assert {"MCM (ours)@1", "MCM (ours)@8", "DDIM@50", "DPM++@4", "untrained student@4", "DDIM (g=1)@2"} <= keys
+    assert len(keys) == 22  # 4 student + 4 untrained + 5 DDIM + 5 DPM++ + 4 unguided DDIM
     assert cfg.baseline_cache.dirs == [Path("assets/toy/baselines")]
     zero = load_eval_config(REPO / "params.yaml", section="eval_zero_shot", overrides={"out_dir": "x"})
     assert zero.prompts.path == Path("data/world/prompts/zero_shot.csv") and zero.out_dir == Path("x")
