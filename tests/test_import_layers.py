@@ -16,10 +16,14 @@ Every import counts: module level, inside functions (lazy), under ``TYPE_CHECKIN
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
 import pytest
+
+# Tarjan's components, reachability and the package-local circle filter are test_imports.py's (issue 8); this
+# module builds a stricter graph (type-only, relative and importlib imports count) and reuses them on it.
+from test_imports import cycles, reachable
+from test_imports import harmful as leaving_package
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mcm"
 #: Largest module of the evalnets package, in lines (the single file it replaced had 1,028).
@@ -76,59 +80,6 @@ def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
         edges.update(p for p in (".".join(parts[:k]) for k in range(1, len(parts))) if p in modules)
         graph[name] = edges
     return graph
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan)."""
-    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 10000))
-    try:
-        for v in sorted(graph):
-            if v not in index:
-                visit(v)
-    finally:
-        sys.setrecursionlimit(limit)
-    return found
-
-
-def leaving_package(components: list[list[str]]) -> list[list[str]]:
-    """Circles that leave a package. A package whose __init__ re-exports its submodules closes a circle
-    (submodule -> package -> submodule) that Python resolves, as long as every module is inside that package."""
-    return [c for c in components if not any(all(m == p or m.startswith(p + ".") for m in c) for p in c)]
-
-
-def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
-    seen, todo = set(), [start]
-    while todo:
-        for w in graph[todo.pop()]:
-            if w not in seen:
-                seen.add(w)
-                todo.append(w)
-    return seen
 
 
 def _inside(name: str, package: str) -> bool:
