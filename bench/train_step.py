@@ -69,6 +69,7 @@ import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from mcm.config.load import load_config  # noqa: E402
+from mcm.utils.threads import torch_threads  # noqa: E402
 from mcm.discriminator.loss import PenaltyWeight, discriminator_loss  # noqa: E402
 from mcm.discriminator.model import build_discriminator  # noqa: E402
 from mcm.discriminator.sparse_frames import repeat_per_frame  # noqa: E402
@@ -283,17 +284,6 @@ def branch_steps(row: TrainerRow, count: int) -> dict[bool, list[int]]:
         if k > 1000 * count:
             raise RuntimeError("lambda_real leaves one branch empty: nothing to time on it")
     return steps
-
-
-@contextmanager
-def torch_threads(n: Optional[int]) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def trainer_rows(quick: bool, threads: int) -> dict[str, tuple[list[str], bool, Optional[int]]]:

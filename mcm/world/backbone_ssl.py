@@ -39,9 +39,8 @@ import math
 import os
 import shutil
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Literal, Optional
+from typing import Callable, Literal, Optional
 
 import numpy as np
 import torch
@@ -55,6 +54,7 @@ from mcm.backbone.preprocess import imagenet_normalize, resize_for_backbone
 from mcm.config.base import StrictConfig
 from mcm.world.sets import WorldConfig, clips
 from mcm.world.spec import COLOURS, SHAPES
+from mcm.utils.threads import torch_threads
 from mcm.world.train_utils import RECORD_FILE
 
 Look = Literal["clean", "degraded", "styled"]
@@ -357,17 +357,6 @@ def new_backbone(arch: BackboneArchitecture, seed: int) -> Dinov2Model:
     return model
 
 
-@contextmanager
-def _threads(n: Optional[int]) -> Iterator[None]:
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # probe
 
@@ -457,7 +446,7 @@ def train_backbone(world: WorldConfig, folder, cfg: BackboneTrainConfig = Backbo
         raise FileExistsError(f"{folder} exists but is not a complete backbone folder; remove it or pick another")
 
     arch = cfg.architecture
-    with _threads(cfg.num_threads):
+    with torch_threads(cfg.num_threads):
         started = time.perf_counter()
         pool, _ = render_frames(world, 0, cfg.pool_clips, cfg.looks)  # labels dropped: self-supervised
         pool = pool.reshape(len(cfg.looks), cfg.pool_clips, world.num_frames, *pool.shape[1:])
