@@ -95,9 +95,9 @@ def teacher_trajectory(gen, prompts: list[str], seeds: list[int]) -> tuple[dict[
 
 
 @torch.inference_mode()
-def student_from(gen, x_t: torch.Tensor, t: int, text: torch.Tensor) -> torch.Tensor:
-    """f(x_t, t): the student's one-step prediction with the LCM scheduler's boundary scalings."""
-    sched = build_lcm_scheduler(gen.teacher, gen.cfg.distill)
+def student_from(gen, sched, x_t: torch.Tensor, t: int, text: torch.Tensor) -> torch.Tensor:
+    """f(x_t, t): the student's one-step prediction with the boundary scalings of ``sched`` (the student's LCM
+    scheduler, :func:`mcm.sampler.lcm.build_lcm_scheduler`)."""
     tt = torch.tensor(t)
     eps = gen.teacher.predict_noise(x_t, tt.expand(x_t.shape[0]), text)
     abar = sched.alphas_cumprod[t]
@@ -117,7 +117,7 @@ def student_sample(gen, prompts: list[str], seeds: list[int], steps: int, determ
     ts = [int(t) for t in sched.timesteps]
     x = z
     for i, t in enumerate(ts):
-        x0 = student_from(gen, x, t, text)
+        x0 = student_from(gen, sched, x, t, text)
         if i + 1 == len(ts):
             return x0
         nxt = ts[i + 1]
@@ -150,6 +150,7 @@ def main() -> int:
     gen = build_video_generator(checkpoint=args.run, steps=4)
     text = gen.teacher.encode_text(prompts)
     states, end = teacher_trajectory(gen, prompts, seeds)
+    lcm = build_lcm_scheduler(gen.teacher, gen.cfg.distill)
     end_videos = decode(gen, end)
     ref_acc, ref_colour = accuracy(nets, end_videos, its)
     ref_hue = hue_degrees(end_videos)
@@ -162,9 +163,9 @@ def main() -> int:
     rmse = {}
     for b in BINS:
         x_t = states[b]
-        pred = student_from(gen, x_t, b, text)
+        pred = student_from(gen, lcm, x_t, b, text)
         with adapters_disabled(gen.teacher.network):
-            base = student_from(gen, x_t, b, text)
+            base = student_from(gen, lcm, x_t, b, text)
         r_s = (pred - end).pow(2).mean().sqrt().item()
         r_b = (base - end).pow(2).mean().sqrt().item()
         rmse[b] = r_s

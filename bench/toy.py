@@ -1,6 +1,6 @@
 """The small world's teacher, measured against the world's ground truth (issue 9).
 
-    python bench/toy.py --write    # 64 seen + 64 zero-shot prompts; the default distilled on 5 seeds (~30 min)
+    python bench/toy.py --write    # 64 seen + 64 zero-shot prompts; the default distilled on 5 seeds
     python bench/toy.py --quick    # 8 + 8 prompts, 10 DDIM steps, the runs/LATEST student (marked in the output)
 
 The teacher is loaded from the shipped assets through the real ModelScope loader (preset ``toy``) and sampled
@@ -20,8 +20,8 @@ Goals (issue 9): seen >= 90%, zero-shot >= 70% (64 prompts each); the teacher's 
 M's <= 5%; the teacher's sharpness within 10% of V's and below M's; every model <= 10 MB, all <= 30 MB.
 
 The students (issue 27): the embedded default (params.yaml's ``distill`` section) distilled on 5 training seeds
-(``--seeds``; runs in ``--runs``, reused when finished, resumed when not: about 30 minutes on 2 cores from
-scratch), each evaluated by ``mcm eval`` with params.yaml's ``eval`` and ``eval_zero_shot`` sections: the student
+(``--seeds``; runs in ``--runs``, reused when finished, resumed when not: five full distillations of the default
+from scratch), each evaluated by ``mcm eval`` with params.yaml's ``eval`` and ``eval_zero_shot`` sections: the student
 and the untrained student (its LoRA off, the same LCM sampler) at 1, 2, 4 and 8 steps, beside the teacher's DDIM
 and DPM++ with CFG and unguided DDIM (shipped baselines, same prompts and sampling seeds). The goals
 (:mod:`mcm.eval.toy_goals`): the student at 4 steps at least the teacher's DDIM at 4 steps (mean over seeds, both
