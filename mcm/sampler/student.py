@@ -27,35 +27,32 @@ from mcm.teachers.registry import load_teacher
 
 
 def student_config(folder: str | Path) -> MCMConfig:
-    """The recorded config of a run or exported student folder (or a ``runs/LATEST`` file), without weights."""
+    """The recorded config of a run or exported student folder (or a ``runs/LATEST`` file), without weights; a
+    run folder of another format version is refused (:func:`mcm.runs.folder.check_format`)."""
     folder = resolve_run(folder)
     if is_exported_student(folder):
         return load_config(str(folder / EXPORT_CONFIG))
     if is_run_folder(folder):
+        check_format(folder, f"--checkpoint {folder}")
         return load_config(str(folder / RUN_CONFIG))
-    raise ValueError(f"--checkpoint {folder}: neither a run folder ({RUN_CONFIG}) nor an exported student "
-                     f"({EXPORT_CONFIG} + {ADAPTER_CONFIG})")
+    raise ValueError(
+        f"--checkpoint {folder}: neither a run folder ({RUN_CONFIG} + checkpoints/) "
+        f"nor an exported student ({EXPORT_CONFIG} + {ADAPTER_CONFIG})"
+    )
 
 
 def load_student(folder: str | Path) -> tuple[Teacher, MCMConfig]:
     """(teacher with the student's LoRA loaded and enabled, config) from a run or exported folder (or a
     ``runs/LATEST`` file naming a run)."""
     folder = resolve_run(folder)
-    if is_exported_student(folder):
-        cfg = load_config(str(folder / EXPORT_CONFIG))
-        teacher = load_teacher(cfg.teacher)
+    cfg = student_config(folder)
+    exported = is_exported_student(folder)
+    lora = None if exported else newest_student_lora(folder)  # a run without a checkpoint fails before any load
+    teacher = load_teacher(cfg.teacher)
+    if exported:
         load_adapter_folder(teacher.network, folder)
         return teacher, cfg
-    if is_run_folder(folder):
-        check_format(folder, f"--checkpoint {folder}")
-        cfg = load_config(str(folder / RUN_CONFIG))
-        lora = newest_student_lora(folder)
-        teacher = load_teacher(cfg.teacher)
-        add_lora(teacher.network, cfg.student, teacher.lora_targets, seed=cfg.train.seed)
-        load_lora_state_dict(teacher.network, lora)
-        teacher.network.requires_grad_(False)
-        return teacher, cfg
-    raise ValueError(
-        f"--checkpoint {folder}: neither a run folder ({RUN_CONFIG} + checkpoints/) "
-        f"nor an exported student ({EXPORT_CONFIG} + {ADAPTER_CONFIG})"
-    )
+    add_lora(teacher.network, cfg.student, teacher.lora_targets, seed=cfg.train.seed)
+    load_lora_state_dict(teacher.network, lora)
+    teacher.network.requires_grad_(False)
+    return teacher, cfg

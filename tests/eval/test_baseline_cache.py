@@ -86,6 +86,7 @@ def test_untrained_student_is_cached_by_teacher_and_sampler_not_by_run(world, tm
     """The untrained student (lora: false) is the teacher's weights under the run's LCM sampler: two runs of the
     same teacher and sampler share its entry; another skip grid does not."""
     from mcm.config.load import config_to_yaml, load_config
+    from mcm.runs.folder import write_run_info
 
     cfg = _cfg(world, tmp_path / "a", tmp_path / "cache")
     ps = load_prompt_set(cfg.prompts)
@@ -95,6 +96,7 @@ def test_untrained_student_is_cached_by_teacher_and_sampler_not_by_run(world, tm
         (tmp_path / name).mkdir(exist_ok=True)
         (tmp_path / name / "config.yaml").write_text(config_to_yaml(load_config("tiny", sets)))
         (tmp_path / name / "checkpoints").mkdir(exist_ok=True)
+        write_run_info(tmp_path / name)
         runs[name] = MethodSpec(method="untrained student", steps=2,
                                 generator={"checkpoint": str(tmp_path / name), "lora": False})
     assert all(is_baseline(s) for s in runs.values())
